@@ -1,0 +1,11 @@
+import { type Command, dispatch } from './command.ts';
+import { toolchainCommand } from './commands/toolchain.ts';
+
+const root: Command = {
+  name: 'kamaji',
+  summary: 'Kamaji: hosted Kubernetes control planes on a shared, access-controlled datastore',
+  usage: '<command>',
+  subcommands: [toolchainCommand],
+};
+
+process.exitCode = await dispatch(root, process.argv.slice(2));
