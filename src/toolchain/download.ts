@@ -40,7 +40,10 @@ export function mirroredUrl(url: string, mirror: string | undefined): string {
 }
 
 async function fetchOk(url: string): Promise<Response> {
-  const response = await fetch(url, { redirect: 'follow' });
+  const response = await fetch(url, { redirect: 'follow' }).catch((error: Error) => {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    throw new Error(`GET ${url} failed (${error.message}${cause})`);
+  });
   if (!response.ok || !response.body) {
     throw new Error(`GET ${url}: HTTP ${response.status} ${response.statusText}`);
   }

@@ -112,7 +112,7 @@ export async function ensureComponent(name: string, options: EnsureOptions = {})
           };
         } catch (error) {
           failures.push(`${strategy}: ${(error as Error).message}`);
-          report(`${label}: ${strategy} failed: ${(error as Error).message.split('\n')[0]}`);
+          report(`${label}: ${strategy} failed: ${(error as Error).message}`);
         } finally {
           await rm(scratch, { recursive: true, force: true });
         }

@@ -10,6 +10,7 @@ go 1.25.0
 require (
 	github.com/blang/semver/v4 v4.0.0
 	k8s.io/api v0.0.0
+	k8s.io/client-go v0.0.0 // indirect
 )
 
 replace (
@@ -21,9 +22,13 @@ replace (
 
 test('local replacements are the staging modules, not replacements by other modules', () => {
   assert.deepEqual(localReplacements(kubernetesGoMod), ['k8s.io/api', 'k8s.io/client-go']);
-  assert.deepEqual(localReplacements('module x\n\nreplace go.etcd.io/etcd/api/v3 => ../api\n'), [
-    'go.etcd.io/etcd/api/v3',
-  ]);
+  const etcdGoMod = [
+    'module go.etcd.io/etcd/server/v3',
+    'require go.etcd.io/etcd/api/v3 v3.6.6',
+    'replace go.etcd.io/etcd/api/v3 => ../api',
+    'replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY',
+  ].join('\n');
+  assert.deepEqual(localReplacements(etcdGoMod), ['go.etcd.io/etcd/api/v3'], 'guards are not replacements to make');
 });
 
 test('the wrapper module pins Kubernetes and maps each staging module to its published version', () => {

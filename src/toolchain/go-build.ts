@@ -6,12 +6,26 @@ import type { GoSource } from './versions.ts';
 
 const run = promisify(execFile);
 
-/** The `replace` directives of a go.mod that point at local directories (`=> ./x` or `=> ../x`). */
+/** The modules a go.mod requires, from `require x v` lines and `require ( ... )` blocks. */
+export function requiredModules(goMod: string): Set<string> {
+  const modules = new Set<string>();
+  for (const match of goMod.matchAll(/^require\s+([^\s(]+)\s+v\S+/gm)) modules.add(match[1] ?? '');
+  for (const block of goMod.matchAll(/^require\s*\(([\s\S]*?)^\)/gm)) {
+    for (const line of (block[1] ?? '').matchAll(/^\s*([^\s/][^\s]*)\s+v\S+/gm)) modules.add(line[1] ?? '');
+  }
+  return modules;
+}
+
+/**
+ * The required modules that a go.mod replaces with local directories (`=> ./x` or `=> ../x`). Replacements of
+ * modules it does not require are guards (etcd points them at ./FORBIDDEN_DEPENDENCY) and are left out.
+ */
 export function localReplacements(goMod: string): string[] {
+  const required = requiredModules(goMod);
   const modules: string[] = [];
   const pattern = /^\s*(?:replace\s+)?([^\s()]+)(?:\s+v\S+)?\s+=>\s+\.{1,2}\/\S*\s*$/gm;
   for (const match of goMod.matchAll(pattern)) {
-    if (match[1]) modules.push(match[1]);
+    if (match[1] && required.has(match[1])) modules.push(match[1]);
   }
   return modules;
 }
@@ -72,6 +86,8 @@ export async function buildFromSource(source: GoSource, workDir: string, output:
   const env = goEnvironment();
   const maxBuffer = 64 * 1024 * 1024;
   try {
+    // A bare module first: a wrapper left by an earlier version of this code must not break the download.
+    await writeFile(join(workDir, 'go.mod'), 'module kamaji.local/toolchain-build\n');
     const { stdout } = await run('go', ['mod', 'download', '-json', `${source.module}@${source.version}`], {
       cwd: workDir,
       env,
