@@ -1,0 +1,261 @@
+import type { V1Container, V1Deployment, V1Probe, V1Volume } from '@kubernetes/client-node';
+import type { TenantContext } from '../context.ts';
+import { objectNames, ownedLabels } from '../names.ts';
+
+/** Where the Secrets appear inside the control-plane pod; kubeadm's layout. */
+export const PKI_DIR = '/etc/kubernetes/pki';
+export const KUBECONFIG_DIR = '/etc/kubernetes';
+const CONTROLLER_MANAGER_PORT = 10257;
+const SCHEDULER_PORT = 10259;
+
+/** File locations the component arguments refer to; tests point them at a temporary directory. */
+export interface PodPaths {
+  pki: string;
+  kubeconfigs: string;
+}
+
+const podPaths: PodPaths = { pki: PKI_DIR, kubeconfigs: KUBECONFIG_DIR };
+
+/** `--flag=value` pairs from an arguments list; bare flags get an empty value. */
+function parseFlags(args: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (const arg of args) {
+    const match = /^--?([^=]+)(?:=(.*))?$/s.exec(arg.trim());
+    if (match?.[1]) flags.set(match[1], match[2] ?? '');
+  }
+  return flags;
+}
+
+/**
+ * Managed flags first, then the user's extra flags that do not override one of them: a managed flag always wins,
+ * because certificate paths and the datastore prefix are what keep tenants apart.
+ */
+export function mergeArgs(managed: Readonly<Record<string, string>>, extraArgs: readonly string[]): string[] {
+  const extra = parseFlags(extraArgs);
+  const args = Object.entries(managed).map(([flag, value]) => `--${flag}=${value}`);
+  for (const [flag, value] of extra) {
+    if (!(flag in managed)) args.push(value === '' ? `--${flag}` : `--${flag}=${value}`);
+  }
+  return args;
+}
+
+/** The extra flags a user asked for that a managed flag overrides (reported in the status). */
+export function overriddenExtraArgs(managed: Readonly<Record<string, string>>, extraArgs: readonly string[]): string[] {
+  return [...parseFlags(extraArgs).keys()].filter((flag) => flag in managed);
+}
+
+export function apiServerFlags(context: TenantContext, paths: PodPaths = podPaths): Record<string, string> {
+  const pki = paths.pki;
+  return {
+    'advertise-address': context.advertiseAddress,
+    'allow-privileged': 'true',
+    'authorization-mode': 'Node,RBAC',
+    'client-ca-file': `${pki}/ca.crt`,
+    'enable-admission-plugins': context.admissionControllers.join(','),
+    'enable-bootstrap-token-auth': 'true',
+    'etcd-servers': context.datastore.endpoints.map((endpoint) => `https://${endpoint}`).join(','),
+    'etcd-prefix': `/${context.datastore.schema}`,
+    'etcd-cafile': `${pki}/etcd/ca.crt`,
+    'etcd-certfile': `${pki}/etcd/server.crt`,
+    'etcd-keyfile': `${pki}/etcd/server.key`,
+    'kubelet-client-certificate': `${pki}/apiserver-kubelet-client.crt`,
+    'kubelet-client-key': `${pki}/apiserver-kubelet-client.key`,
+    'kubelet-preferred-address-types': context.kubeletPreferredAddressTypes.join(','),
+    'proxy-client-cert-file': `${pki}/front-proxy-client.crt`,
+    'proxy-client-key-file': `${pki}/front-proxy-client.key`,
+    'requestheader-allowed-names': 'front-proxy-client',
+    'requestheader-client-ca-file': `${pki}/front-proxy-ca.crt`,
+    'requestheader-extra-headers-prefix': 'X-Remote-Extra-',
+    'requestheader-group-headers': 'X-Remote-Group',
+    'requestheader-username-headers': 'X-Remote-User',
+    'secure-port': String(context.port),
+    'service-account-issuer': `https://kubernetes.default.svc.${context.clusterDomain}`,
+    'service-account-key-file': `${pki}/sa.pub`,
+    'service-account-signing-key-file': `${pki}/sa.key`,
+    'service-cluster-ip-range': context.serviceCidr,
+    'tls-cert-file': `${pki}/apiserver.crt`,
+    'tls-private-key-file': `${pki}/apiserver.key`,
+  };
+}
+
+export function controllerManagerFlags(context: TenantContext, paths: PodPaths = podPaths): Record<string, string> {
+  const kubeconfig = `${paths.kubeconfigs}/controller-manager.conf`;
+  return {
+    'allocate-node-cidrs': 'true',
+    'authentication-kubeconfig': kubeconfig,
+    'authorization-kubeconfig': kubeconfig,
+    // The kubelet probes the pod address, so the health endpoint cannot stay on loopback.
+    'bind-address': '0.0.0.0',
+    'client-ca-file': `${paths.pki}/ca.crt`,
+    'cluster-cidr': context.podCidr,
+    'cluster-name': context.name,
+    'cluster-signing-cert-file': `${paths.pki}/ca.crt`,
+    'cluster-signing-key-file': `${paths.pki}/ca.key`,
+    // bootstrapsigner and tokencleaner are what `kubeadm join` needs from a control plane.
+    controllers: '*,bootstrapsigner,tokencleaner',
+    kubeconfig,
+    'leader-elect': 'true',
+    'requestheader-client-ca-file': `${paths.pki}/front-proxy-ca.crt`,
+    'root-ca-file': `${paths.pki}/ca.crt`,
+    'service-account-private-key-file': `${paths.pki}/sa.key`,
+    'service-cluster-ip-range': context.serviceCidr,
+    'use-service-account-credentials': 'true',
+  };
+}
+
+export function schedulerFlags(_context: TenantContext, paths: PodPaths = podPaths): Record<string, string> {
+  const kubeconfig = `${paths.kubeconfigs}/scheduler.conf`;
+  return {
+    'authentication-kubeconfig': kubeconfig,
+    'authorization-kubeconfig': kubeconfig,
+    'bind-address': '0.0.0.0',
+    kubeconfig,
+    'leader-elect': 'true',
+  };
+}
+
+function httpsProbe(path: string, port: number, periodSeconds: number, failureThreshold: number): V1Probe {
+  return {
+    httpGet: { path, port, scheme: 'HTTPS' },
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 1,
+  };
+}
+
+/** Every certificate the pod needs, gathered from the Secrets into one read-only directory tree. */
+function pkiVolume(tcp: string): V1Volume {
+  const names = objectNames(tcp);
+  const secret = (name: string, keys: [string, string][]) => ({
+    secret: { name, items: keys.map(([key, path]) => ({ key, path })) },
+  });
+  return {
+    name: 'pki',
+    projected: {
+      defaultMode: 0o420,
+      sources: [
+        secret(names.caSecret, [
+          ['ca.crt', 'ca.crt'],
+          ['ca.key', 'ca.key'],
+        ]),
+        secret(names.frontProxyCaSecret, [
+          ['front-proxy-ca.crt', 'front-proxy-ca.crt'],
+          ['front-proxy-ca.key', 'front-proxy-ca.key'],
+        ]),
+        secret(names.serviceAccountSecret, [
+          ['sa.pub', 'sa.pub'],
+          ['sa.key', 'sa.key'],
+        ]),
+        secret(names.apiServerCertificateSecret, [
+          ['apiserver.crt', 'apiserver.crt'],
+          ['apiserver.key', 'apiserver.key'],
+        ]),
+        secret(names.kubeletClientCertificateSecret, [
+          ['apiserver-kubelet-client.crt', 'apiserver-kubelet-client.crt'],
+          ['apiserver-kubelet-client.key', 'apiserver-kubelet-client.key'],
+        ]),
+        secret(names.frontProxyClientCertificateSecret, [
+          ['front-proxy-client.crt', 'front-proxy-client.crt'],
+          ['front-proxy-client.key', 'front-proxy-client.key'],
+        ]),
+        secret(names.datastoreCertificateSecret, [
+          ['ca.crt', 'etcd/ca.crt'],
+          ['server.crt', 'etcd/server.crt'],
+          ['server.key', 'etcd/server.key'],
+        ]),
+      ],
+    },
+  };
+}
+
+function kubeconfigVolume(name: string, secretName: string, key: string): V1Volume {
+  return { name, secret: { secretName, defaultMode: 0o420, items: [{ key, path: key }] } };
+}
+
+export interface DeploymentInput {
+  context: TenantContext;
+  /** Hash of every Secret the pod mounts: when it changes, the pods roll. */
+  podTemplateChecksum: string;
+}
+
+/** The tenant control plane: kube-apiserver, kube-controller-manager and kube-scheduler in one pod. */
+export function desiredDeployment({ context, podTemplateChecksum }: DeploymentInput): V1Deployment {
+  const names = objectNames(context.name);
+  const labels = ownedLabels(context.name, 'deployment');
+  const image = (component: string) => `${context.registry}/${component}:${context.version}`;
+  const pkiMount = { name: 'pki', mountPath: PKI_DIR, readOnly: true };
+  const containers: V1Container[] = [
+    {
+      name: 'kube-apiserver',
+      image: image('kube-apiserver'),
+      imagePullPolicy: 'IfNotPresent',
+      command: ['kube-apiserver'],
+      args: mergeArgs(apiServerFlags(context), context.extraArgs.apiServer),
+      ports: [{ name: 'kube-apiserver', containerPort: context.port, protocol: 'TCP' }],
+      livenessProbe: httpsProbe('/livez', context.port, 10, 3),
+      readinessProbe: httpsProbe('/readyz', context.port, 1, 3),
+      startupProbe: httpsProbe('/livez', context.port, 1, 60),
+      volumeMounts: [pkiMount],
+    },
+    {
+      name: 'kube-controller-manager',
+      image: image('kube-controller-manager'),
+      imagePullPolicy: 'IfNotPresent',
+      command: ['kube-controller-manager'],
+      args: mergeArgs(controllerManagerFlags(context), context.extraArgs.controllerManager),
+      livenessProbe: httpsProbe('/healthz', CONTROLLER_MANAGER_PORT, 10, 3),
+      startupProbe: httpsProbe('/healthz', CONTROLLER_MANAGER_PORT, 1, 60),
+      volumeMounts: [
+        pkiMount,
+        {
+          name: 'controller-manager-kubeconfig',
+          mountPath: `${KUBECONFIG_DIR}/controller-manager.conf`,
+          subPath: 'controller-manager.conf',
+          readOnly: true,
+        },
+      ],
+    },
+    {
+      name: 'kube-scheduler',
+      image: image('kube-scheduler'),
+      imagePullPolicy: 'IfNotPresent',
+      command: ['kube-scheduler'],
+      args: mergeArgs(schedulerFlags(context), context.extraArgs.scheduler),
+      livenessProbe: httpsProbe('/healthz', SCHEDULER_PORT, 10, 3),
+      startupProbe: httpsProbe('/healthz', SCHEDULER_PORT, 1, 60),
+      volumeMounts: [
+        {
+          name: 'scheduler-kubeconfig',
+          mountPath: `${KUBECONFIG_DIR}/scheduler.conf`,
+          subPath: 'scheduler.conf',
+          readOnly: true,
+        },
+      ],
+    },
+  ];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: names.deployment, namespace: context.namespace, labels },
+    spec: {
+      replicas: context.replicas,
+      selector: { matchLabels: labels },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '100%' } },
+      template: {
+        metadata: { labels, annotations: { 'kamaji.clastix.io/pod-template-checksum': podTemplateChecksum } },
+        spec: {
+          containers,
+          volumes: [
+            pkiVolume(context.name),
+            kubeconfigVolume(
+              'controller-manager-kubeconfig',
+              names.controllerManagerKubeconfigSecret,
+              'controller-manager.conf',
+            ),
+            kubeconfigVolume('scheduler-kubeconfig', names.schedulerKubeconfigSecret, 'scheduler.conf'),
+          ],
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { parse } from 'yaml';
+import type { CertificateAndKey } from '../../pki/certificates.ts';
+import { buildKubeconfig, type Kubeconfig, kubeconfigToYaml } from '../../pki/kubeconfig.ts';
+import type { TenantContext } from '../context.ts';
+import { objectNames } from '../names.ts';
+import {
+  type DesiredSecret,
+  keepOrIssue,
+  LEAF_VALIDITY_DAYS,
+  type PkiOptions,
+  type SecretText,
+} from './certificates.ts';
+
+interface KubeconfigIdentity {
+  key: string;
+  commonName: string;
+  organizations: string[];
+  server: string;
+}
+
+const decode = (base64: string | undefined): string => Buffer.from(base64 ?? '', 'base64').toString('utf8');
+
+/** The client certificate inside a stored kubeconfig, if it points at `server`; otherwise nothing to keep. */
+function storedClient(yaml: string | undefined, server: string): CertificateAndKey | undefined {
+  if (!yaml) return undefined;
+  try {
+    const stored = parse(yaml) as Partial<Kubeconfig>;
+    if (stored.clusters?.[0]?.cluster.server !== server) return undefined;
+    const user = stored.users?.[0]?.user;
+    return {
+      certificatePem: decode(user?.['client-certificate-data']),
+      privateKeyPem: decode(user?.['client-key-data']),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+async function kubeconfigFor(
+  context: TenantContext,
+  ca: CertificateAndKey,
+  identity: KubeconfigIdentity,
+  existing: SecretText | undefined,
+  options: PkiOptions,
+): Promise<string> {
+  const client = await keepOrIssue(
+    storedClient(existing?.[identity.key], identity.server),
+    ca,
+    {
+      commonName: identity.commonName,
+      organizations: identity.organizations,
+      usages: ['clientAuth'],
+      validityDays: LEAF_VALIDITY_DAYS,
+      keyAlgorithm: context.keyAlgorithm,
+    },
+    options,
+  );
+  return kubeconfigToYaml(
+    buildKubeconfig({
+      clusterName: context.name,
+      server: identity.server,
+      caCertificatePem: ca.certificatePem,
+      userName: identity.commonName,
+      clientCertificatePem: client.certificatePem,
+      clientKeyPem: client.privateKeyPem,
+    }),
+  );
+}
+
+async function kubeconfigSecret(
+  context: TenantContext,
+  ca: CertificateAndKey,
+  name: string,
+  component: string,
+  identities: KubeconfigIdentity[],
+  existing: ReadonlyMap<string, SecretText>,
+  options: PkiOptions,
+): Promise<DesiredSecret> {
+  const current = existing.get(name);
+  const entries = await Promise.all(
+    identities.map(
+      async (identity) => [identity.key, await kubeconfigFor(context, ca, identity, current, options)] as const,
+    ),
+  );
+  return { name, component, data: Object.fromEntries(entries) };
+}
+
+/**
+ * Kubeconfig Secrets: the admin's (reachable from outside at the endpoint, and inside the admin cluster through
+ * the Service's DNS name) and the controller-manager's and scheduler's, which talk to the API server in their pod.
+ */
+export async function desiredKubeconfigSecrets(
+  context: TenantContext,
+  ca: CertificateAndKey,
+  existing: ReadonlyMap<string, SecretText>,
+  options: PkiOptions,
+): Promise<DesiredSecret[]> {
+  const names = objectNames(context.name);
+  const external = `https://${context.endpointAddress}:${context.port}`;
+  const internal = `https://${context.name}.${context.namespace}.svc:${context.port}`;
+  const local = `https://localhost:${context.port}`;
+  const masters = ['system:masters'];
+  return Promise.all([
+    kubeconfigSecret(
+      context,
+      ca,
+      names.adminKubeconfigSecret,
+      'admin-kubeconfig',
+      [
+        { key: 'admin.conf', commonName: 'kubernetes-admin', organizations: masters, server: external },
+        { key: 'admin.svc', commonName: 'kubernetes-admin', organizations: masters, server: internal },
+        { key: 'super-admin.conf', commonName: 'kubernetes-super-admin', organizations: masters, server: external },
+        { key: 'super-admin.svc', commonName: 'kubernetes-super-admin', organizations: masters, server: internal },
+      ],
+      existing,
+      options,
+    ),
+    kubeconfigSecret(
+      context,
+      ca,
+      names.controllerManagerKubeconfigSecret,
+      'controller-manager-kubeconfig',
+      [
+        {
+          key: 'controller-manager.conf',
+          commonName: 'system:kube-controller-manager',
+          organizations: [],
+          server: local,
+        },
+      ],
+      existing,
+      options,
+    ),
+    kubeconfigSecret(
+      context,
+      ca,
+      names.schedulerKubeconfigSecret,
+      'scheduler-kubeconfig',
+      [{ key: 'scheduler.conf', commonName: 'system:kube-scheduler', organizations: [], server: local }],
+      existing,
+      options,
+    ),
+  ]);
+}

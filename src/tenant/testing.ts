@@ -1,0 +1,25 @@
+import type { TenantContext } from './context.ts';
+
+/** A complete tenant context for builder tests; override what a test is about. */
+export function sampleContext(overrides: Partial<TenantContext> = {}): TenantContext {
+  return {
+    name: 'acme',
+    namespace: 'tenants',
+    version: 'v1.35.4',
+    registry: 'registry.k8s.io',
+    replicas: 2,
+    endpointAddress: '10.0.0.50',
+    advertiseAddress: '10.0.0.50',
+    port: 6443,
+    certSANs: ['api.acme.example'],
+    clusterDomain: 'cluster.local',
+    serviceCidr: '10.96.0.0/16',
+    podCidr: '10.244.0.0/16',
+    admissionControllers: ['NamespaceLifecycle', 'NodeRestriction'],
+    kubeletPreferredAddressTypes: ['InternalIP', 'ExternalIP', 'Hostname'],
+    extraArgs: { apiServer: [], controllerManager: [], scheduler: [] },
+    datastore: { endpoints: ['127.0.0.1:2379'], schema: 'tenants_acme' },
+    keyAlgorithm: 'ECDSA-P256',
+    ...overrides,
+  };
+}
