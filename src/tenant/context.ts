@@ -11,10 +11,13 @@ export interface TenantContext {
   version: string;
   registry: string;
   replicas: number;
-  /** The address clients use to reach the API server (Service or load balancer address). */
+  /** Where clients outside the admin cluster reach the API server: Service, node or load-balancer address... */
   endpointAddress: string;
+  /** ...and port (the node port for a NodePort Service). */
+  endpointPort: number;
   /** The address the API server advertises to the tenant's own `kubernetes` Service. */
   advertiseAddress: string;
+  /** The API server's own port, also the Service port. */
   port: number;
   certSANs: readonly string[];
   clusterDomain: string;

@@ -9,6 +9,7 @@ export function sampleContext(overrides: Partial<TenantContext> = {}): TenantCon
     registry: 'registry.k8s.io',
     replicas: 2,
     endpointAddress: '10.0.0.50',
+    endpointPort: 6443,
     advertiseAddress: '10.0.0.50',
     port: 6443,
     certSANs: ['api.acme.example'],

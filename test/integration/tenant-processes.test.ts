@@ -64,12 +64,14 @@ describe('a tenant control plane built from the Deployment runs against the shar
   test('kube-apiserver, controller-manager and scheduler start with the generated arguments and credentials', async () => {
     const binaries = await ensureComponents(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
     const { etcd } = harness();
+    const port = await freePort();
     const context = sampleContext({
       name: 'alpha',
       version: KUBERNETES_VERSION,
       endpointAddress: '127.0.0.1',
       advertiseAddress: '127.0.0.1',
-      port: await freePort(),
+      port,
+      endpointPort: port,
       datastore: { endpoints: [etcd.endpoint], schema: 'tenants_alpha' },
       extraArgs: {
         apiServer: ['--etcd-prefix=/stolen', '--v=1'],

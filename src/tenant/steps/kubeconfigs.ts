@@ -96,7 +96,7 @@ export async function desiredKubeconfigSecrets(
   options: PkiOptions,
 ): Promise<DesiredSecret[]> {
   const names = objectNames(context.name);
-  const external = `https://${context.endpointAddress}:${context.port}`;
+  const external = `https://${context.endpointAddress}:${context.endpointPort}`;
   const internal = `https://${context.name}.${context.namespace}.svc:${context.port}`;
   const local = `https://localhost:${context.port}`;
   const masters = ['system:masters'];

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { sampleContext } from '../testing.ts';
+import { apiServerFlags, desiredDeployment, mergeArgs, overriddenExtraArgs } from './deployment.ts';
+
+test('managed flags win over extraArgs; other extra flags, bare or with values, are kept', () => {
+  const managed = { 'etcd-prefix': '/t1', 'secure-port': '6443' };
+  const extra = ['--etcd-prefix=/other', '--v=4', '--enable-priority-and-fairness', '-feature-gates=A=true'];
+  assert.deepEqual(mergeArgs(managed, extra), [
+    '--etcd-prefix=/t1',
+    '--secure-port=6443',
+    '--v=4',
+    '--enable-priority-and-fairness',
+    '--feature-gates=A=true',
+  ]);
+  assert.deepEqual(overriddenExtraArgs(managed, extra), ['etcd-prefix']);
+});
+
+test('the API server is confined to the tenant prefix and trusts the tenant CA', () => {
+  const flags = apiServerFlags(sampleContext());
+  assert.equal(flags['etcd-prefix'], '/tenants_acme');
+  assert.equal(flags['etcd-servers'], 'https://127.0.0.1:2379');
+  assert.equal(flags['client-ca-file'], '/etc/kubernetes/pki/ca.crt');
+  assert.equal(flags['service-account-issuer'], 'https://kubernetes.default.svc.cluster.local');
+  assert.equal(flags['enable-admission-plugins'], 'NamespaceLifecycle,NodeRestriction');
+  assert.equal(flags['kubelet-preferred-address-types'], 'InternalIP,ExternalIP,Hostname');
+});
+
+test('the Deployment runs the three components on upstream images with a rolling update that never drops a replica', () => {
+  const deployment = desiredDeployment({ context: sampleContext({ replicas: 3 }), podTemplateChecksum: 'abc' });
+  const spec = deployment.spec;
+  assert.equal(deployment.metadata?.name, 'acme');
+  assert.equal(spec?.replicas, 3);
+  assert.deepEqual(spec?.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '100%' } });
+  assert.equal(spec?.template.metadata?.annotations?.['kamaji.clastix.io/pod-template-checksum'], 'abc');
+  assert.deepEqual(spec?.selector.matchLabels, spec?.template.metadata?.labels);
+  const containers = spec?.template.spec?.containers ?? [];
+  assert.deepEqual(
+    containers.map((container) => container.image),
+    [
+      'registry.k8s.io/kube-apiserver:v1.35.4',
+      'registry.k8s.io/kube-controller-manager:v1.35.4',
+      'registry.k8s.io/kube-scheduler:v1.35.4',
+    ],
+  );
+  const apiserver = containers[0];
+  assert.equal(apiserver?.readinessProbe?.httpGet?.path, '/readyz');
+  assert.equal(apiserver?.livenessProbe?.httpGet?.path, '/livez');
+  assert.equal(apiserver?.readinessProbe?.httpGet?.scheme, 'HTTPS');
+});
+
+test('the pod mounts every certificate Secret by its upstream name', () => {
+  const deployment = desiredDeployment({ context: sampleContext(), podTemplateChecksum: 'x' });
+  const volumes = deployment.spec?.template.spec?.volumes ?? [];
+  const projected = volumes
+    .find((volume) => volume.name === 'pki')
+    ?.projected?.sources?.map((source) => source.secret?.name);
+  assert.deepEqual(projected, [
+    'acme-ca',
+    'acme-front-proxy-ca-certificate',
+    'acme-sa-certificate',
+    'acme-api-server-certificate',
+    'acme-api-server-kubelet-client-certificate',
+    'acme-front-proxy-client-certificate',
+    'acme-datastore-certificate',
+  ]);
+  const secretVolumes = volumes.filter((volume) => volume.secret).map((volume) => volume.secret?.secretName);
+  assert.deepEqual(secretVolumes, ['acme-controller-manager-kubeconfig', 'acme-scheduler-kubeconfig']);
+});
