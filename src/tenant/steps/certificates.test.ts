@@ -4,7 +4,6 @@ import { describe, test } from 'node:test';
 import { objectNames } from '../names.ts';
 import { sampleContext } from '../testing.ts';
 import {
-  addressInCidr,
   apiServerSubjectAltNames,
   type DesiredSecret,
   desiredCertificateSecrets,
@@ -22,14 +21,6 @@ const dataOf = (secrets: DesiredSecret[], name: string): SecretText => {
 };
 
 describe('tenant certificates', () => {
-  test('addresses inside a CIDR', () => {
-    assert.equal(addressInCidr('10.96.0.0/16', 1), '10.96.0.1');
-    assert.equal(addressInCidr('10.96.0.0/16', 10), '10.96.0.10');
-    assert.equal(addressInCidr('192.168.0.250/24', 10), '192.168.1.4');
-    assert.equal(addressInCidr('fd00:10:96::/112', 10), 'fd00:10:96:0:0:0:0:a');
-    assert.throws(() => addressInCidr('nonsense', 1), /not an IPv4 or IPv6 CIDR/);
-  });
-
   test('the API server certificate names the Service in every form, the service IP, the endpoint and certSANs', async () => {
     const secrets = await desiredCertificateSecrets(context, new Map(), { rotate: false });
     const data = dataOf(secrets, names.apiServerCertificateSecret);

@@ -1,5 +1,4 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { isIP } from 'node:net';
 import {
   type CertificateAndKey,
   type CertificateRequest,
@@ -9,6 +8,7 @@ import {
   type KeyAlgorithm,
   needsRenewal,
 } from '../../pki/certificates.ts';
+import { addressInCidr } from '../../util/ip.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
 
@@ -31,35 +31,6 @@ export interface PkiOptions {
   /** Renew everything (the rotate annotation). */
   rotate: boolean;
   now?: Date;
-}
-
-/** The first address of a CIDR plus `offset` (10.96.0.0/16, 1 → 10.96.0.1). IPv4 and IPv6. */
-export function addressInCidr(cidr: string, offset: number): string {
-  const [base = ''] = cidr.split('/');
-  if (isIP(base) === 4) {
-    const value = base.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0) + offset;
-    return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-  }
-  if (isIP(base) === 6) {
-    let value = expandIpv6(base).reduce((sum, group) => (sum << 16n) + BigInt(group), 0n) + BigInt(offset);
-    const groups: string[] = [];
-    for (let index = 0; index < 8; index += 1) {
-      groups.unshift((value & 0xffffn).toString(16));
-      value >>= 16n;
-    }
-    return groups.join(':');
-  }
-  throw new Error(`"${cidr}" is not an IPv4 or IPv6 CIDR`);
-}
-
-function expandIpv6(address: string): number[] {
-  const [head = '', tail = ''] = address.split('::');
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const missing = 8 - headGroups.length - tailGroups.length;
-  return [...headGroups, ...Array<string>(address.includes('::') ? missing : 0).fill('0'), ...tailGroups].map((group) =>
-    Number.parseInt(group, 16),
-  );
 }
 
 /** Every name a client may use for the tenant API server, in and out of the admin cluster. */

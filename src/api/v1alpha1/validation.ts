@@ -1,0 +1,165 @@
+/**
+ * Semantic checks the OpenAPI schema and its CEL rules cannot express: supported versions and upgrade paths, what
+ * addresses and CIDRs mean, names that would clash with what Kamaji manages. Pure: the caller decides when to run
+ * them (admission, reconciliation) and what to do with the problems.
+ */
+import { isIP } from 'node:net';
+import { cidrContains, parseCidr, parseIp } from '../../util/ip.ts';
+import type { DataStoreSpec } from './datastore.ts';
+import type { DeploymentSpec, NetworkProfile, TenantControlPlaneSpec } from './tenant-control-plane.ts';
+
+export interface FieldProblem {
+  /** Path of the offending field, e.g. `spec.kubernetes.version`. */
+  field: string;
+  message: string;
+}
+
+/** Kubernetes minors a tenant can run: v1.33 to v1.37. */
+export const SUPPORTED_MINORS = { major: 1, oldest: 33, newest: 37 } as const;
+
+/** Containers Kamaji puts in the control-plane pod; an additional container cannot take their names. */
+export const MANAGED_CONTAINER_NAMES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+
+export interface ValidationContext {
+  /** The version the control plane runs now (status.kubernetesResources.version.version), to check upgrades. */
+  installedVersion?: string;
+}
+
+export function validateTenantControlPlaneSpec(
+  spec: TenantControlPlaneSpec,
+  context: ValidationContext = {},
+): FieldProblem[] {
+  return [
+    ...versionProblems(spec.kubernetes.version, context.installedVersion),
+    ...duplicates(spec.kubernetes.kubelet.preferredAddressTypes ?? [], 'spec.kubernetes.kubelet.preferredAddressTypes'),
+    ...networkProblems(spec.networkProfile ?? {}),
+    ...deploymentProblems(spec.controlPlane.deployment ?? {}),
+  ];
+}
+
+export function validateDataStoreSpec(spec: DataStoreSpec): FieldProblem[] {
+  return spec.endpoints.flatMap((endpoint, index) => {
+    const port = /:(\d+)$/.exec(endpoint)?.[1];
+    const valid = !endpoint.includes('://') && port !== undefined && Number(port) >= 1 && Number(port) <= 65535;
+    return valid
+      ? []
+      : [
+          {
+            field: `spec.endpoints[${index}]`,
+            message: `"${endpoint}" is not host:port (no scheme, e.g. etcd-0:2379)`,
+          },
+        ];
+  });
+}
+
+interface Version {
+  major: number;
+  minor: number;
+}
+
+function parseVersion(text: string): Version | undefined {
+  const match = /^v(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  return match ? { major: Number(match[1]), minor: Number(match[2]) } : undefined;
+}
+
+const minorName = ({ major, minor }: Version) => `v${major}.${minor}`;
+
+function versionProblems(desired: string, installed: string | undefined): FieldProblem[] {
+  const field = 'spec.kubernetes.version';
+  const version = parseVersion(desired);
+  if (!version) return [{ field, message: `"${desired}" is not a version of the form vX.Y.Z, e.g. v1.35.4` }];
+  const { major, oldest, newest } = SUPPORTED_MINORS;
+  if (version.major !== major || version.minor < oldest || version.minor > newest) {
+    const range = `${minorName({ major, minor: oldest })} to ${minorName({ major, minor: newest })}`;
+    return [{ field, message: `${desired} is not supported: Kamaji runs ${range}` }];
+  }
+  const current = installed === undefined ? undefined : parseVersion(installed);
+  // Patch releases may go either way; minors only up, one at a time, as kubeadm upgrades them.
+  if (!current || current.major !== version.major) return [];
+  if (version.minor < current.minor) {
+    return [{ field, message: `cannot downgrade from ${minorName(current)} to ${minorName(version)}` }];
+  }
+  if (version.minor > current.minor + 1) {
+    const next = minorName({ major: current.major, minor: current.minor + 1 });
+    return [{ field, message: `upgrade one minor at a time: from ${minorName(current)} the next is ${next}` }];
+  }
+  return [];
+}
+
+function networkProblems(network: NetworkProfile): FieldProblem[] {
+  const field = (name: string) => `spec.networkProfile.${name}`;
+  const problems: FieldProblem[] = [];
+  if (network.advertiseAddress && !isIP(network.advertiseAddress)) {
+    problems.push({
+      field: field('advertiseAddress'),
+      message: `"${network.advertiseAddress}" is not an IP address (a hostname belongs in certSANs)`,
+    });
+  }
+  const cidrLists = {
+    serviceCidr: network.serviceCidr ? [network.serviceCidr] : [],
+    podCidr: network.podCidr ? [network.podCidr] : [],
+    serviceCidrs: network.serviceCidrs ?? [],
+    podCidrs: network.podCidrs ?? [],
+    loadBalancerSourceRanges: network.loadBalancerSourceRanges ?? [],
+  };
+  for (const [name, cidrs] of Object.entries(cidrLists)) {
+    cidrs.forEach((cidr, index) => {
+      if (!parseCidr(cidr)) {
+        const path = name.endsWith('s') ? field(`${name}[${index}]`) : field(name);
+        problems.push({ field: path, message: `"${cidr}" is not a CIDR such as 10.96.0.0/16` });
+      }
+    });
+  }
+  for (const name of ['serviceCidrs', 'podCidrs'] as const) {
+    const families = cidrLists[name].map((cidr) => parseCidr(cidr)?.family);
+    if (families.length === 2 && families[0] !== undefined && families[0] === families[1]) {
+      problems.push({
+        field: field(name),
+        message: `both entries are IPv${families[0]}: a dual-stack cluster needs one IPv4 and one IPv6 CIDR`,
+      });
+    }
+  }
+  const serviceCidrs = (network.serviceCidrs ?? cidrLists.serviceCidr).flatMap((cidr) => parseCidr(cidr) ?? []);
+  (network.dnsServiceIPs ?? []).forEach((address, index) => {
+    const path = field(`dnsServiceIPs[${index}]`);
+    const ip = parseIp(address);
+    if (!ip) problems.push({ field: path, message: `"${address}" is not an IP address` });
+    else if (!serviceCidrs.some((cidr) => cidrContains(cidr, ip))) {
+      problems.push({ field: path, message: `${address} is outside the service CIDRs` });
+    }
+  });
+  return problems;
+}
+
+function deploymentProblems(deployment: DeploymentSpec): FieldProblem[] {
+  const prefix = 'spec.controlPlane.deployment';
+  const problems: FieldProblem[] = [];
+  for (const [component, mounts] of Object.entries(deployment.additionalVolumeMounts ?? {})) {
+    const paths = (mounts ?? []).map((mount) => mount.mountPath);
+    problems.push(...duplicates(paths, `${prefix}.additionalVolumeMounts.${component}`, '.mountPath'));
+  }
+  const containers = (list: 'additionalInitContainers' | 'additionalContainers') =>
+    (deployment[list] ?? []).map(({ name }, index) => ({ name, at: `${list}[${index}]` }));
+  const seen = new Map<string, string>();
+  for (const { name, at } of [...containers('additionalInitContainers'), ...containers('additionalContainers')]) {
+    const field = `${prefix}.${at}.name`;
+    const earlier = seen.get(name);
+    if ((MANAGED_CONTAINER_NAMES as readonly string[]).includes(name)) {
+      problems.push({ field, message: `"${name}" is a container Kamaji manages; choose another name` });
+    } else if (earlier) {
+      problems.push({ field, message: `"${name}" is already the name of ${earlier}` });
+    }
+    seen.set(name, at);
+  }
+  return problems;
+}
+
+/** One problem per repeated value, pointing at the repeat (`<list>[i]<suffix>`). */
+function duplicates(values: readonly string[], list: string, suffix = ''): FieldProblem[] {
+  return values.flatMap((value, index) => {
+    const first = values.indexOf(value);
+    return first === index
+      ? []
+      : [{ field: `${list}[${index}]${suffix}`, message: `"${value}" repeats ${list}[${first}]` }];
+  });
+}
