@@ -1,3 +1,4 @@
+import type { DefaultedDeploymentSpec } from '../api/v1alpha1/defaults.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
 
 /**
@@ -9,8 +10,8 @@ export interface TenantContext {
   namespace: string;
   /** Kubernetes version, `vX.Y.Z`. */
   version: string;
-  registry: string;
-  replicas: number;
+  /** spec.controlPlane.deployment with its defaults: replicas, images, extra args, scheduling, additions. */
+  deployment: DefaultedDeploymentSpec;
   /** Where clients outside the admin cluster reach the API server: Service, node or load-balancer address... */
   endpointAddress: string;
   /** ...and port (the node port for a NodePort Service). */
@@ -25,11 +26,6 @@ export interface TenantContext {
   podCidr: string;
   admissionControllers: readonly string[];
   kubeletPreferredAddressTypes: readonly string[];
-  extraArgs: {
-    apiServer: readonly string[];
-    controllerManager: readonly string[];
-    scheduler: readonly string[];
-  };
   datastore: {
     /** `host:port` endpoints of the shared etcd. */
     endpoints: readonly string[];

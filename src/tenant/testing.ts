@@ -1,4 +1,13 @@
+import { applyTenantControlPlaneDefaults } from '../api/v1alpha1/defaults.ts';
 import type { TenantContext } from './context.ts';
+
+/** spec.controlPlane.deployment as the API server would default an empty one. */
+export function defaultedDeployment(): TenantContext['deployment'] {
+  return applyTenantControlPlaneDefaults({
+    controlPlane: { service: { serviceType: 'ClusterIP' } },
+    kubernetes: { version: 'v1.35.4', kubelet: {} },
+  }).controlPlane.deployment;
+}
 
 /** A complete tenant context for builder tests; override what a test is about. */
 export function sampleContext(overrides: Partial<TenantContext> = {}): TenantContext {
@@ -6,8 +15,7 @@ export function sampleContext(overrides: Partial<TenantContext> = {}): TenantCon
     name: 'acme',
     namespace: 'tenants',
     version: 'v1.35.4',
-    registry: 'registry.k8s.io',
-    replicas: 2,
+    deployment: defaultedDeployment(),
     endpointAddress: '10.0.0.50',
     endpointPort: 6443,
     advertiseAddress: '10.0.0.50',
@@ -18,7 +26,6 @@ export function sampleContext(overrides: Partial<TenantContext> = {}): TenantCon
     podCidr: '10.244.0.0/16',
     admissionControllers: ['NamespaceLifecycle', 'NodeRestriction'],
     kubeletPreferredAddressTypes: ['InternalIP', 'ExternalIP', 'Hostname'],
-    extraArgs: { apiServer: [], controllerManager: [], scheduler: [] },
     datastore: { endpoints: ['127.0.0.1:2379'], schema: 'tenants_acme' },
     keyAlgorithm: 'ECDSA-P256',
     ...overrides,

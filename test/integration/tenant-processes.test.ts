@@ -14,7 +14,7 @@ import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '
 import { desiredDatastoreSecrets } from '../../src/tenant/steps/datastore.ts';
 import { desiredDeployment } from '../../src/tenant/steps/deployment.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
-import { sampleContext } from '../../src/tenant/testing.ts';
+import { defaultedDeployment, sampleContext } from '../../src/tenant/testing.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
@@ -73,10 +73,13 @@ describe('a tenant control plane built from the Deployment runs against the shar
       port,
       endpointPort: port,
       datastore: { endpoints: [etcd.endpoint], schema: 'tenants_alpha' },
-      extraArgs: {
-        apiServer: ['--etcd-prefix=/stolen', '--v=1'],
-        controllerManager: [`--secure-port=${await freePort()}`],
-        scheduler: [`--secure-port=${await freePort()}`],
+      deployment: {
+        ...defaultedDeployment(),
+        extraArgs: {
+          apiServer: ['--etcd-prefix=/stolen', '--v=1'],
+          controllerManager: [`--secure-port=${await freePort()}`],
+          scheduler: [`--secure-port=${await freePort()}`],
+        },
       },
     });
     const tenant = await buildTenant(context, etcd.ca);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sampleContext } from '../testing.ts';
+import { defaultedDeployment, sampleContext } from '../testing.ts';
 import { apiServerFlags, desiredDeployment, mergeArgs, overriddenExtraArgs } from './deployment.ts';
 
 test('managed flags win over extraArgs; other extra flags, bare or with values, are kept', () => {
@@ -27,7 +27,10 @@ test('the API server is confined to the tenant prefix and trusts the tenant CA',
 });
 
 test('the Deployment runs the three components on upstream images with a rolling update that never drops a replica', () => {
-  const deployment = desiredDeployment({ context: sampleContext({ replicas: 3 }), podTemplateChecksum: 'abc' });
+  const deployment = desiredDeployment({
+    context: sampleContext({ deployment: { ...defaultedDeployment(), replicas: 3 } }),
+    podTemplateChecksum: 'abc',
+  });
   const spec = deployment.spec;
   assert.equal(deployment.metadata?.name, 'acme');
   assert.equal(spec?.replicas, 3);
@@ -66,4 +69,39 @@ test('the pod mounts every certificate Secret by its upstream name', () => {
   ]);
   const secretVolumes = volumes.filter((volume) => volume.secret).map((volume) => volume.secret?.secretName);
   assert.deepEqual(secretVolumes, ['acme-controller-manager-kubeconfig', 'acme-scheduler-kubeconfig']);
+});
+
+test("the user's scheduling, metadata, resources and additions reach the pod; managed labels stay", () => {
+  const deployment = desiredDeployment({
+    podTemplateChecksum: 'x',
+    context: sampleContext({
+      deployment: {
+        ...defaultedDeployment(),
+        nodeSelector: { pool: 'control-planes' },
+        tolerations: [{ key: 'dedicated', operator: 'Exists' }],
+        serviceAccountName: 'tenant-sa',
+        podAdditionalMetadata: {
+          labels: { team: 'a', 'kamaji.clastix.io/name': 'spoofed' },
+          annotations: { note: 'n' },
+        },
+        resources: { apiServer: { requests: { cpu: '250m' } } },
+        registrySettings: { ...defaultedDeployment().registrySettings, registry: 'mirror.local', tagSuffix: '-custom' },
+        additionalContainers: [{ name: 'sidecar', image: 'busybox' }],
+        additionalVolumes: [{ name: 'extra', emptyDir: {} }],
+        additionalVolumeMounts: { scheduler: [{ name: 'extra', mountPath: '/extra' }] },
+      },
+    }),
+  });
+  const pod = deployment.spec?.template;
+  assert.deepEqual(pod?.spec?.nodeSelector, { pool: 'control-planes' });
+  assert.equal(pod?.spec?.serviceAccountName, 'tenant-sa');
+  assert.equal(pod?.metadata?.labels?.team, 'a');
+  assert.equal(pod?.metadata?.labels?.['kamaji.clastix.io/name'], 'acme', 'the selector label cannot be overridden');
+  assert.equal(pod?.metadata?.annotations?.note, 'n');
+  const [apiserver, , scheduler, sidecar] = pod?.spec?.containers ?? [];
+  assert.equal(apiserver?.image, 'mirror.local/kube-apiserver:v1.35.4-custom');
+  assert.deepEqual(apiserver?.resources, { requests: { cpu: '250m' } });
+  assert.deepEqual(scheduler?.volumeMounts?.at(-1), { name: 'extra', mountPath: '/extra' });
+  assert.equal(sidecar?.name, 'sidecar');
+  assert.equal(pod?.spec?.volumes?.at(-1)?.name, 'extra');
 });

@@ -178,73 +178,101 @@ export interface DeploymentInput {
   podTemplateChecksum: string;
 }
 
-/** The tenant control plane: kube-apiserver, kube-controller-manager and kube-scheduler in one pod. */
-export function desiredDeployment({ context, podTemplateChecksum }: DeploymentInput): V1Deployment {
-  const names = objectNames(context.name);
-  const labels = ownedLabels(context.name, 'deployment');
-  const image = (component: string) => `${context.registry}/${component}:${context.version}`;
+type Component = 'apiServer' | 'controllerManager' | 'scheduler';
+
+/** The control-plane containers, each with the user's resources, security context and extra volume mounts. */
+function componentContainers(context: TenantContext): V1Container[] {
+  const spec = context.deployment;
+  const registry = spec.registrySettings;
+  const image = (name: string) => `${registry.registry}/${name}:${context.version}${registry.tagSuffix ?? ''}`;
   const pkiMount = { name: 'pki', mountPath: PKI_DIR, readOnly: true };
-  const containers: V1Container[] = [
-    {
+  const kubeconfigMount = (name: string, file: string) => ({
+    name,
+    mountPath: `${KUBECONFIG_DIR}/${file}`,
+    subPath: file,
+    readOnly: true,
+  });
+  const customised = (component: Component, container: V1Container): V1Container => ({
+    ...container,
+    imagePullPolicy: 'IfNotPresent',
+    ...(spec.resources?.[component] ? { resources: spec.resources[component] } : {}),
+    ...(spec.containerSecurityContexts?.[component]
+      ? { securityContext: spec.containerSecurityContexts[component] }
+      : {}),
+    volumeMounts: [...(container.volumeMounts ?? []), ...(spec.additionalVolumeMounts?.[component] ?? [])],
+  });
+  return [
+    customised('apiServer', {
       name: 'kube-apiserver',
-      image: image('kube-apiserver'),
-      imagePullPolicy: 'IfNotPresent',
+      image: image(registry.apiServerImage),
       command: ['kube-apiserver'],
-      args: mergeArgs(apiServerFlags(context), context.extraArgs.apiServer),
+      args: mergeArgs(apiServerFlags(context), spec.extraArgs?.apiServer ?? []),
       ports: [{ name: 'kube-apiserver', containerPort: context.port, protocol: 'TCP' }],
       livenessProbe: httpsProbe('/livez', context.port, 10, 3),
       readinessProbe: httpsProbe('/readyz', context.port, 1, 3),
       startupProbe: httpsProbe('/livez', context.port, 1, 60),
       volumeMounts: [pkiMount],
-    },
-    {
+    }),
+    customised('controllerManager', {
       name: 'kube-controller-manager',
-      image: image('kube-controller-manager'),
-      imagePullPolicy: 'IfNotPresent',
+      image: image(registry.controllerManagerImage),
       command: ['kube-controller-manager'],
-      args: mergeArgs(controllerManagerFlags(context), context.extraArgs.controllerManager),
+      args: mergeArgs(controllerManagerFlags(context), spec.extraArgs?.controllerManager ?? []),
       livenessProbe: httpsProbe('/healthz', CONTROLLER_MANAGER_PORT, 10, 3),
       startupProbe: httpsProbe('/healthz', CONTROLLER_MANAGER_PORT, 1, 60),
-      volumeMounts: [
-        pkiMount,
-        {
-          name: 'controller-manager-kubeconfig',
-          mountPath: `${KUBECONFIG_DIR}/controller-manager.conf`,
-          subPath: 'controller-manager.conf',
-          readOnly: true,
-        },
-      ],
-    },
-    {
+      volumeMounts: [pkiMount, kubeconfigMount('controller-manager-kubeconfig', 'controller-manager.conf')],
+    }),
+    customised('scheduler', {
       name: 'kube-scheduler',
-      image: image('kube-scheduler'),
-      imagePullPolicy: 'IfNotPresent',
+      image: image(registry.schedulerImage),
       command: ['kube-scheduler'],
-      args: mergeArgs(schedulerFlags(context), context.extraArgs.scheduler),
+      args: mergeArgs(schedulerFlags(context), spec.extraArgs?.scheduler ?? []),
       livenessProbe: httpsProbe('/healthz', SCHEDULER_PORT, 10, 3),
       startupProbe: httpsProbe('/healthz', SCHEDULER_PORT, 1, 60),
-      volumeMounts: [
-        {
-          name: 'scheduler-kubeconfig',
-          mountPath: `${KUBECONFIG_DIR}/scheduler.conf`,
-          subPath: 'scheduler.conf',
-          readOnly: true,
-        },
-      ],
-    },
+      volumeMounts: [kubeconfigMount('scheduler-kubeconfig', 'scheduler.conf')],
+    }),
   ];
+}
+
+/** The tenant control plane: kube-apiserver, kube-controller-manager and kube-scheduler in one pod. */
+export function desiredDeployment({ context, podTemplateChecksum }: DeploymentInput): V1Deployment {
+  const names = objectNames(context.name);
+  const spec = context.deployment;
+  const selector = ownedLabels(context.name, 'deployment');
+  const optional = <K extends string, V>(key: K, value: V | undefined) =>
+    (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: names.deployment, namespace: context.namespace, labels },
+    metadata: {
+      name: names.deployment,
+      namespace: context.namespace,
+      labels: { ...spec.additionalMetadata?.labels, ...selector },
+      ...optional('annotations', spec.additionalMetadata?.annotations),
+    },
     spec: {
-      replicas: context.replicas,
-      selector: { matchLabels: labels },
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '100%' } },
+      replicas: spec.replicas,
+      selector: { matchLabels: selector },
+      strategy: spec.strategy,
       template: {
-        metadata: { labels, annotations: { 'kamaji.clastix.io/pod-template-checksum': podTemplateChecksum } },
+        metadata: {
+          labels: { ...spec.podAdditionalMetadata?.labels, ...selector },
+          annotations: {
+            ...spec.podAdditionalMetadata?.annotations,
+            'kamaji.clastix.io/pod-template-checksum': podTemplateChecksum,
+          },
+        },
         spec: {
-          containers,
+          serviceAccountName: spec.serviceAccountName,
+          ...optional('automountServiceAccountToken', spec.automountServiceAccountToken),
+          ...optional('runtimeClassName', spec.runtimeClassName),
+          ...optional('nodeSelector', spec.nodeSelector),
+          ...optional('tolerations', spec.tolerations),
+          ...optional('affinity', spec.affinity),
+          ...optional('topologySpreadConstraints', spec.topologySpreadConstraints),
+          ...optional('securityContext', spec.podSecurityContext),
+          ...optional('initContainers', spec.additionalInitContainers),
+          containers: [...componentContainers(context), ...(spec.additionalContainers ?? [])],
           volumes: [
             pkiVolume(context.name),
             kubeconfigVolume(
@@ -253,6 +281,7 @@ export function desiredDeployment({ context, podTemplateChecksum }: DeploymentIn
               'controller-manager.conf',
             ),
             kubeconfigVolume('scheduler-kubeconfig', names.schedulerKubeconfigSecret, 'scheduler.conf'),
+            ...(spec.additionalVolumes ?? []),
           ],
         },
       },
