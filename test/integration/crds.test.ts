@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { ApiException, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { customResourceDefinitions, KINDS } from '../../src/api/crds.ts';
+import { KINDS } from '../../src/api/crds.ts';
 import { withDefaults } from '../../src/api/schema.ts';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import {
@@ -12,8 +12,8 @@ import {
   type TenantControlPlaneSpec,
   TenantControlPlaneSpecSchema,
 } from '../../src/api/v1alpha1/tenant-control-plane.ts';
-import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from '../support/control-plane.ts';
+import { installCustomResourceDefinitions } from '../support/kamaji-api.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const SAMPLES = resolve(REPO_ROOT, '..', 'shared', 'upstream-kamaji', 'samples');
@@ -82,18 +82,7 @@ describe('our CRDs on a real kube-apiserver', () => {
     const config = new KubeConfig();
     config.loadFromString(harness().kubeconfigYaml);
     custom = config.makeApiClient(CustomObjectsApi);
-    const extensions = config.makeApiClient(ApiextensionsV1Api);
-    for (const crd of customResourceDefinitions()) await extensions.createCustomResourceDefinition({ body: crd });
-    await waitFor(
-      async () => {
-        const { items } = await extensions.listCustomResourceDefinition();
-        const established = items.filter((crd) =>
-          crd.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True'),
-        );
-        return established.length === KINDS.length ? true : undefined;
-      },
-      { timeoutMs: 20_000, description: 'our CRDs to be Established' },
-    );
+    await installCustomResourceDefinitions(config);
     await config.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'tenant-system' } } });
   });
 

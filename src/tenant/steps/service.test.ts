@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sampleContext } from '../testing.ts';
 import { desiredService, observedEndpoint } from './service.ts';
 
+const tenant = { name: 'acme', namespace: 'tenants', port: 6443 };
+
 test('a NodePort Service uses the network profile port as node port when it is in range', () => {
-  const inRange = desiredService({ context: sampleContext({ port: 31443 }), serviceType: 'NodePort' });
+  const inRange = desiredService({ tenant: { ...tenant, port: 31443 }, serviceType: 'NodePort' });
   assert.equal(inRange.spec?.ports?.[0]?.nodePort, 31443);
-  const outOfRange = desiredService({ context: sampleContext({ port: 6443 }), serviceType: 'NodePort' });
+  const outOfRange = desiredService({ tenant, serviceType: 'NodePort' });
   assert.equal(outOfRange.spec?.ports?.[0]?.nodePort, undefined);
   assert.deepEqual(outOfRange.spec?.selector, {
     'kamaji.clastix.io/name': 'acme',
@@ -17,12 +18,12 @@ test('a NodePort Service uses the network profile port as node port when it is i
 test('load-balancer settings appear only on LoadBalancer Services', () => {
   const ranges = ['10.0.0.0/8'];
   assert.equal(
-    desiredService({ context: sampleContext(), serviceType: 'ClusterIP', loadBalancerSourceRanges: ranges }).spec
+    desiredService({ tenant, serviceType: 'ClusterIP', loadBalancerSourceRanges: ranges }).spec
       ?.loadBalancerSourceRanges,
     undefined,
   );
   assert.deepEqual(
-    desiredService({ context: sampleContext(), serviceType: 'LoadBalancer', loadBalancerSourceRanges: ranges }).spec
+    desiredService({ tenant, serviceType: 'LoadBalancer', loadBalancerSourceRanges: ranges }).spec
       ?.loadBalancerSourceRanges,
     ranges,
   );

@@ -1,11 +1,11 @@
 import type { V1Service } from '@kubernetes/client-node';
-import type { TenantContext } from '../context.ts';
 import { objectNames, ownedLabels } from '../names.ts';
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 
 export interface ServiceInput {
-  context: TenantContext;
+  /** The tenant's name and namespace, and the API server port the Service exposes. */
+  tenant: { name: string; namespace: string; port: number };
   serviceType: ServiceType;
   additionalMetadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
   loadBalancerSourceRanges?: readonly string[];
@@ -16,8 +16,8 @@ const NODE_PORT_RANGE = { min: 30000, max: 32767 };
 
 /** The Service in front of the tenant API server pods; its selector is the Deployment's pod labels. */
 export function desiredService(input: ServiceInput): V1Service {
-  const { context, serviceType } = input;
-  const port = context.port;
+  const { tenant, serviceType } = input;
+  const port = tenant.port;
   // As upstream: with NodePort, the network profile's port is the node port when it lies in the node-port range.
   const nodePort =
     serviceType === 'NodePort' && port >= NODE_PORT_RANGE.min && port <= NODE_PORT_RANGE.max ? port : undefined;
@@ -25,14 +25,14 @@ export function desiredService(input: ServiceInput): V1Service {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: {
-      name: objectNames(context.name).service,
-      namespace: context.namespace,
-      labels: { ...input.additionalMetadata?.labels, ...ownedLabels(context.name, 'service') },
+      name: objectNames(tenant.name).service,
+      namespace: tenant.namespace,
+      labels: { ...input.additionalMetadata?.labels, ...ownedLabels(tenant.name, 'service') },
       ...(input.additionalMetadata?.annotations ? { annotations: input.additionalMetadata.annotations } : {}),
     },
     spec: {
       type: serviceType,
-      selector: ownedLabels(context.name, 'deployment'),
+      selector: ownedLabels(tenant.name, 'deployment'),
       ports: [{ name: 'kube-apiserver', protocol: 'TCP', port, targetPort: port, ...(nodePort ? { nodePort } : {}) }],
       ...(serviceType === 'LoadBalancer' && input.loadBalancerSourceRanges?.length
         ? { loadBalancerSourceRanges: [...input.loadBalancerSourceRanges] }

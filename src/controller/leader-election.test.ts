@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { waitFor } from '../util/wait.ts';
+import { sendJson, startFakeApiServer } from './fake-api-server.ts';
+import { LeaderElector, type LeaseSpec, mayHoldLease, microTime } from './leader-election.ts';
+import { discardLog } from './log.ts';
+
+test('lease times carry exactly six fractional digits, as metav1.MicroTime requires', () => {
+  assert.equal(microTime(Date.UTC(2025, 0, 2, 3, 4, 5, 678)), '2025-01-02T03:04:05.678000Z');
+});
+
+test('a lease may be taken when free, held by oneself, or unchanged for its whole duration', () => {
+  const held: LeaseSpec = { holderIdentity: 'other', leaseDurationSeconds: 15 };
+  assert.equal(mayHoldLease({}, 'me', 0, 0), true);
+  assert.equal(mayHoldLease({ ...held, holderIdentity: '' }, 'me', 0, 0), true);
+  assert.equal(mayHoldLease({ ...held, holderIdentity: 'me' }, 'me', 0, 0), true);
+  assert.equal(mayHoldLease(held, 'me', 1_000, 15_999), false);
+  assert.equal(mayHoldLease(held, 'me', 1_000, 16_000), true);
+});
+
+/** A Lease endpoint with compare-and-swap on resourceVersion; `failing` makes every call answer 500. */
+async function fakeLeaseServer() {
+  let lease: { metadata: { resourceVersion?: string }; spec?: LeaseSpec } | undefined;
+  let version = 0;
+  const state = { failing: false };
+  const api = await startFakeApiServer((request, response) => {
+    if (state.failing) return sendJson(response, 500, { message: 'etcd is away' });
+    if (request.method === 'GET') return lease ? sendJson(response, 200, lease) : sendJson(response, 404, {});
+    const body = JSON.parse(request.body) as NonNullable<typeof lease>;
+    const conflict =
+      request.method === 'POST'
+        ? lease !== undefined
+        : body.metadata.resourceVersion !== lease?.metadata.resourceVersion;
+    if (conflict) return sendJson(response, 409, { code: 409, reason: 'Conflict', message: 'changed' });
+    version += 1;
+    lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(version) } };
+    sendJson(response, 200, lease);
+  });
+  return { api, state, lease: () => lease };
+}
+
+const fastTiming = { leaseDurationMs: 600, renewDeadlineMs: 400, retryPeriodMs: 50 };
+
+test('a leader whose renewals fail steps down within the renew deadline and does not release', async () => {
+  const { api, state, lease } = await fakeLeaseServer();
+  const timeline: string[] = [];
+  const elector = new LeaderElector({
+    client: api.client,
+    namespace: 'ns',
+    name: 'kamaji',
+    identity: 'replica-a',
+    ...fastTiming,
+    onStartedLeading: (leadership) => {
+      timeline.push('started');
+      leadership.addEventListener('abort', () => timeline.push('leadership aborted'));
+    },
+    onStoppedLeading: () => timeline.push('stopped'),
+    log: discardLog,
+  });
+  try {
+    elector.start();
+    await waitFor(async () => (elector.isLeader() ? true : undefined), { timeoutMs: 2_000, description: 'leading' });
+    assert.equal(lease()?.spec?.holderIdentity, 'replica-a');
+    assert.equal(lease()?.spec?.leaseTransitions, 0);
+    const failedAt = Date.now();
+    state.failing = true;
+    await waitFor(async () => (elector.isLeader() ? undefined : true), { timeoutMs: 2_000, description: 'step down' });
+    const tookMs = Date.now() - failedAt;
+    assert.ok(tookMs < fastTiming.leaseDurationMs, `stepped down after ${tookMs} ms, not before the lease expired`);
+    assert.deepEqual(timeline, ['started', 'leadership aborted', 'stopped']);
+  } finally {
+    await elector.stop();
+    await api.close();
+  }
+});
+
+test('stop releases the lease by clearing holderIdentity; the next holder counts a transition', async () => {
+  const { api, lease } = await fakeLeaseServer();
+  const first = new LeaderElector({
+    client: api.client,
+    namespace: 'ns',
+    name: 'kamaji',
+    identity: 'a',
+    ...fastTiming,
+  });
+  const second = new LeaderElector({
+    client: api.client,
+    namespace: 'ns',
+    name: 'kamaji',
+    identity: 'b',
+    ...fastTiming,
+  });
+  try {
+    first.start();
+    await waitFor(async () => (first.isLeader() ? true : undefined), { timeoutMs: 2_000, description: 'a leads' });
+    second.start();
+    await first.stop();
+    assert.equal(lease()?.spec?.holderIdentity, undefined);
+    await waitFor(async () => (second.isLeader() ? true : undefined), { timeoutMs: 2_000, description: 'b leads' });
+    assert.equal(lease()?.spec?.holderIdentity, 'b');
+    assert.equal(lease()?.spec?.leaseTransitions, 1);
+  } finally {
+    await Promise.all([first.stop(), second.stop()]);
+    await api.close();
+  }
+});
+
+test('the timing must let a leader step down before others may take over', () => {
+  const options = { client: undefined as never, namespace: 'ns', name: 'l', identity: 'x' };
+  assert.throws(
+    () => new LeaderElector({ ...options, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 }),
+    /renewDeadline/,
+  );
+});

@@ -1,0 +1,56 @@
+import type { DataStore } from '../api/v1alpha1/datastore.ts';
+import type { CertificateAndKey } from '../pki/certificates.ts';
+import type { DatastoreDriver } from './driver.ts';
+import { EtcdDriver } from './etcd/driver.ts';
+import { resolveEtcdDataStore, type SecretReader } from './resolve.ts';
+
+export interface DataStoreConnection {
+  driver: DatastoreDriver;
+  /** Signs tenant client certificates. */
+  ca: CertificateAndKey;
+  /** host:port endpoints, as tenant API servers reach them. */
+  endpoints: readonly string[];
+}
+
+/**
+ * One open connection per DataStore, shared by every tenant on it, and rebuilt when the DataStore changes (its
+ * resourceVersion) so that new endpoints or credentials take effect without a restart.
+ */
+export class DataStoreConnections {
+  private readonly readSecret: SecretReader;
+  private readonly open = new Map<string, { version: string; connection: Promise<DataStoreConnection> }>();
+
+  constructor(readSecret: SecretReader) {
+    this.readSecret = readSecret;
+  }
+
+  connectionFor(dataStore: DataStore): Promise<DataStoreConnection> {
+    const name = dataStore.metadata.name ?? '';
+    const version = dataStore.metadata.resourceVersion ?? '';
+    const cached = this.open.get(name);
+    if (cached?.version === version) return cached.connection;
+    if (cached) this.forget(name);
+    const connection = this.connect(name, dataStore);
+    this.open.set(name, { version, connection });
+    // A failed resolution is not cached: the next reconcile tries again (e.g. once the Secret exists).
+    connection.catch(() => {
+      if (this.open.get(name)?.connection === connection) this.open.delete(name);
+    });
+    return connection;
+  }
+
+  private async connect(name: string, dataStore: DataStore): Promise<DataStoreConnection> {
+    const { root, ca } = await resolveEtcdDataStore(name, dataStore.spec, this.readSecret);
+    return { driver: new EtcdDriver(root), ca, endpoints: dataStore.spec.endpoints };
+  }
+
+  forget(name: string): void {
+    const cached = this.open.get(name);
+    this.open.delete(name);
+    void cached?.connection.then((connection) => connection.driver.close()).catch(() => undefined);
+  }
+
+  closeAll(): void {
+    for (const name of [...this.open.keys()]) this.forget(name);
+  }
+}

@@ -1,0 +1,251 @@
+import { hostname } from 'node:os';
+import { KubeConfig, type KubernetesObject, type V1Deployment, type V1Node } from '@kubernetes/client-node';
+import type { DataStore } from '../api/v1alpha1/datastore.ts';
+import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
+import { type TenantControlPlane, VERSION_STATUSES } from '../api/v1alpha1/tenant-control-plane.ts';
+import { EventRecorder } from '../controller/events.ts';
+import { cachesSynced, type ProbeServer, startProbeServer } from '../controller/health.ts';
+import { Informer } from '../controller/informer.ts';
+import { builtinResources, KubeClient, objectKey, resourcePath } from '../controller/kube-client.ts';
+import { LeaderElector } from '../controller/leader-election.ts';
+import { type Log, logToStderr } from '../controller/log.ts';
+import { instrumentController, Registry, registerProcessMetrics } from '../controller/metrics.ts';
+import { runWorkers, WorkQueue } from '../controller/work-queue.ts';
+import { DataStoreConnections } from '../datastore/connections.ts';
+import type { KeyAlgorithm } from '../pki/certificates.ts';
+import { LABEL_TENANT } from '../tenant/names.ts';
+import { TenantPipeline } from '../tenant/pipeline.ts';
+import { DataStoreReconciler } from './datastore-reconciler.ts';
+
+export interface ManagerOptions {
+  kubeconfig?: string;
+  defaultDataStore?: string;
+  maxConcurrentReconciles: number;
+  /** `host:port` for /metrics, /healthz and /readyz; empty to serve none. */
+  probeAddress: string;
+  leaderElection: boolean;
+  leaderElectionNamespace: string;
+  keyAlgorithm: KeyAlgorithm;
+  log?: Log;
+}
+
+export interface RunningManager {
+  probeServer: ProbeServer | undefined;
+  /** Resolves when the manager has stopped. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Keep only what the pipeline reads of a Deployment: who owns it and its rollout status. */
+function deploymentSummary(object: KubernetesObject): KubernetesObject {
+  const deployment = object as V1Deployment;
+  return {
+    apiVersion: deployment.apiVersion,
+    kind: deployment.kind,
+    metadata: {
+      name: deployment.metadata?.name,
+      namespace: deployment.metadata?.namespace,
+      labels: deployment.metadata?.labels,
+      generation: deployment.metadata?.generation,
+    },
+    status: deployment.status,
+  } as KubernetesObject;
+}
+
+/** A TCP update needs a reconcile when the user changed something, not when only its status moved. */
+function specOrMetadataChanged(previous: TenantControlPlane, next: TenantControlPlane): boolean {
+  const meta = (tcp: TenantControlPlane) =>
+    JSON.stringify([
+      tcp.metadata.generation,
+      tcp.metadata.annotations,
+      tcp.metadata.deletionTimestamp,
+      tcp.metadata.finalizers,
+    ]);
+  return meta(previous) !== meta(next);
+}
+
+/**
+ * The `kamaji manager` process: informers on TCPs, DataStores and the objects Kamaji owns, a de-duplicating work
+ * queue per controller, the TCP pipeline and the DataStore reconciler, leader election, metrics and probes.
+ */
+export async function startManager(options: ManagerOptions): Promise<RunningManager> {
+  const log = options.log ?? logToStderr;
+  const config = new KubeConfig();
+  if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
+  else config.loadFromDefault();
+  const client = new KubeClient(config);
+  const registry = new Registry();
+  registerProcessMetrics(registry);
+
+  const tenants = new Informer<TenantControlPlane>({ client, type: tenantControlPlaneResource, log });
+  const dataStores = new Informer<DataStore>({ client, type: dataStoreResource, log });
+  const ownedSelector = LABEL_TENANT;
+  const secrets = new Informer({
+    client,
+    type: builtinResources.secret,
+    labelSelector: ownedSelector,
+    metadataOnly: true,
+    log,
+  });
+  const services = new Informer({ client, type: builtinResources.service, labelSelector: ownedSelector, log });
+  const deployments = new Informer({
+    client,
+    type: builtinResources.deployment,
+    labelSelector: ownedSelector,
+    transform: deploymentSummary,
+    log,
+  });
+  const informers = [tenants, dataStores, secrets, services, deployments];
+
+  const tenantQueue = new WorkQueue();
+  const dataStoreQueue = new WorkQueue();
+  const enqueueOwner = (object: KubernetesObject) => {
+    const tenant = object.metadata?.labels?.[LABEL_TENANT];
+    if (tenant && object.metadata?.namespace) tenantQueue.add(`${object.metadata.namespace}/${tenant}`);
+  };
+  tenants.addHandler({
+    onAdd: (tcp) => {
+      tenantQueue.add(objectKey(tcp));
+      if (tcp.spec.dataStore) dataStoreQueue.add(tcp.spec.dataStore);
+    },
+    onUpdate: (previous, tcp) => {
+      if (specOrMetadataChanged(previous, tcp)) tenantQueue.add(objectKey(tcp));
+      if (previous.spec.dataStore !== tcp.spec.dataStore && tcp.spec.dataStore) dataStoreQueue.add(tcp.spec.dataStore);
+    },
+    onDelete: (tcp) => {
+      if (tcp.spec.dataStore) dataStoreQueue.add(tcp.spec.dataStore);
+    },
+  });
+  for (const owned of [secrets, services, deployments]) {
+    owned.addHandler({
+      onAdd: enqueueOwner,
+      onUpdate: (_previous, object) => enqueueOwner(object),
+      onDelete: enqueueOwner,
+    });
+  }
+  const connections = new DataStoreConnections(async (namespace, name) => {
+    try {
+      const secret = await client.request<{ data?: Record<string, string> }>(
+        'GET',
+        resourcePath(builtinResources.secret, { namespace, name }),
+      );
+      return Object.fromEntries(
+        Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+      );
+    } catch {
+      return undefined;
+    }
+  });
+  dataStores.addHandler({
+    onAdd: (dataStore) => dataStoreQueue.add(objectKey(dataStore)),
+    onUpdate: (_previous, dataStore) => {
+      dataStoreQueue.add(objectKey(dataStore));
+      // New endpoints or credentials: every tenant on it reconciles against the new settings.
+      for (const tcp of tenants.list())
+        if (tcp.spec.dataStore === dataStore.metadata.name) tenantQueue.add(objectKey(tcp));
+    },
+    onDelete: (dataStore) => connections.forget(dataStore.metadata.name ?? ''),
+  });
+
+  const events = new EventRecorder({ client, component: 'kamaji', instance: hostname(), log });
+  const stepSeconds = registry.histogram({
+    name: 'kamaji_tenant_step_duration_seconds',
+    help: 'Duration of each TenantControlPlane pipeline step.',
+    labelNames: ['step'],
+  });
+  const byStatus = registry.gauge({
+    name: 'kamaji_tenantcontrolplanes',
+    help: 'TenantControlPlanes by version status.',
+    labelNames: ['status'],
+  });
+  registry.beforeCollect(() => {
+    const counts = new Map<string, number>(VERSION_STATUSES.map((status) => [status, 0]));
+    for (const tcp of tenants.list()) {
+      const status = tcp.status?.kubernetesResources?.version?.status ?? 'Unknown';
+      counts.set(status, (counts.get(status) ?? 0) + 1);
+    }
+    for (const [status, count] of counts) byStatus.set(count, { status });
+  });
+
+  let nodeAddressCache: { at: number; address: string | undefined } | undefined;
+  const pipeline = new TenantPipeline({
+    client,
+    events,
+    dataStores: connections,
+    defaultDataStore: options.defaultDataStore,
+    keyAlgorithm: options.keyAlgorithm,
+    observeStep: (step, seconds) => stepSeconds.observe(seconds, { step }),
+    async nodeAddress() {
+      if (nodeAddressCache && Date.now() - nodeAddressCache.at < 60_000) return nodeAddressCache.address;
+      const nodes = await client.request<{ items: V1Node[] }>('GET', '/api/v1/nodes', { query: { limit: 1 } });
+      const address = nodes.items[0]?.status?.addresses?.find((candidate) => candidate.type === 'InternalIP')?.address;
+      nodeAddressCache = { at: Date.now(), address };
+      return address;
+    },
+  });
+  const dataStoreReconciler = new DataStoreReconciler({ client, events, tenants, connections });
+
+  for (const informer of informers) informer.start();
+  const probeServer = options.probeAddress
+    ? await startProbeServer({
+        address: options.probeAddress,
+        registry,
+        liveness: [],
+        readiness: [cachesSynced(informers)],
+      })
+    : undefined;
+
+  const runControllers = async () => {
+    await Promise.all(informers.map((informer) => informer.waitForSync()));
+    log(`caches synced: ${tenants.size} TenantControlPlanes, ${dataStores.size} DataStores`);
+    await Promise.all([
+      runWorkers(tenantQueue, options.maxConcurrentReconciles, (key) => pipeline.reconcile(key), {
+        log,
+        observe: instrumentController(registry, 'tenantcontrolplane', tenantQueue),
+      }),
+      runWorkers(dataStoreQueue, 1, (key) => dataStoreReconciler.reconcile(key), {
+        log,
+        observe: instrumentController(registry, 'datastore', dataStoreQueue),
+      }),
+    ]);
+  };
+
+  const finished = Promise.withResolvers<void>();
+  let elector: LeaderElector | undefined;
+  if (options.leaderElection) {
+    elector = new LeaderElector({
+      client,
+      namespace: options.leaderElectionNamespace,
+      name: 'kamaji-manager',
+      identity: `${hostname()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
+      releaseOnStop: true,
+      log,
+      onStartedLeading: () => {
+        log('became leader');
+        void runControllers().then(finished.resolve, finished.reject);
+      },
+      onStoppedLeading: () => {
+        log('leadership lost: stopping so that a fresh process campaigns again');
+        void stop();
+      },
+    });
+    elector.start();
+  } else {
+    void runControllers().then(finished.resolve, finished.reject);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await Promise.all([tenantQueue.shutDown(), dataStoreQueue.shutDown()]);
+      await Promise.all(informers.map((informer) => informer.stop()));
+      await elector?.stop();
+      await probeServer?.close();
+      connections.closeAll();
+      client.close();
+      finished.resolve();
+    })();
+    return stopping;
+  };
+  return { probeServer, done: finished.promise, stop };
+}

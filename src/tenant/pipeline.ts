@@ -1,0 +1,595 @@
+import type { KubernetesObject, V1Condition, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { DataStore } from '../api/v1alpha1/datastore.ts';
+import { applyTenantControlPlaneDefaults, type DefaultedTenantControlPlaneSpec } from '../api/v1alpha1/defaults.ts';
+import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
+import type { TenantControlPlane, TenantControlPlaneStatus } from '../api/v1alpha1/tenant-control-plane.ts';
+import { validateTenantControlPlaneSpec } from '../api/v1alpha1/validation.ts';
+import { applyIfChanged, checksum, controllerReference, patchStatus } from '../controller/apply.ts';
+import type { EventRecorder } from '../controller/events.ts';
+import {
+  builtinResources,
+  hasStatus,
+  type KubeClient,
+  parseObjectKey,
+  resourcePath,
+} from '../controller/kube-client.ts';
+import type { ReconcileResult } from '../controller/work-queue.ts';
+import type { DataStoreConnection, DataStoreConnections } from '../datastore/connections.ts';
+import { DataStoreConfigError } from '../datastore/resolve.ts';
+import type { KeyAlgorithm } from '../pki/certificates.ts';
+import { type ConditionInput, setCondition } from './conditions.ts';
+import type { TenantContext } from './context.ts';
+import { ANNOTATION_ROTATE, LABEL_TENANT, objectNames, ownedLabels } from './names.ts';
+import { installedVersionAfter, versionStatus } from './status.ts';
+import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from './steps/certificates.ts';
+import { desiredDatastoreSecrets } from './steps/datastore.ts';
+import { desiredDeployment } from './steps/deployment.ts';
+import { desiredKubeconfigSecrets } from './steps/kubeconfigs.ts';
+import { desiredService, observedEndpoint } from './steps/service.ts';
+import { unhonouredFields } from './unhonoured.ts';
+
+export const TENANT_FINALIZER = 'finalizer.kamaji.clastix.io';
+export const ANNOTATION_PAUSED = 'kamaji.clastix.io/paused';
+
+export interface PipelineDependencies {
+  client: KubeClient;
+  events: EventRecorder;
+  dataStores: DataStoreConnections;
+  /** The manager's --datastore, for TCPs that name none. */
+  defaultDataStore?: string;
+  keyAlgorithm: KeyAlgorithm;
+  /** The address a NodePort is reached on (the admin node's InternalIP). */
+  nodeAddress(): Promise<string | undefined>;
+  /** Called with each step's name and duration, for metrics. */
+  observeStep?(step: string, seconds: number): void;
+  now?(): Date;
+}
+
+/** While a datastore is unreachable or a load balancer pending, look again this often (events also wake us). */
+const RETRY_SOON_MS = 10_000;
+/** Certificates are checked for renewal at least this often. */
+const RENEWAL_CHECK_MS = 6 * 60 * 60 * 1000;
+
+/** A reason to stop this reconcile and say why in the status; `retryAfterMs` undefined waits for a change. */
+class Blocked extends Error {
+  readonly condition: ConditionInput;
+  readonly retryAfterMs: number | undefined;
+  constructor(condition: ConditionInput, retryAfterMs: number | undefined) {
+    super(condition.message);
+    this.condition = condition;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+function decodeSecretData(secret: V1Secret): SecretText {
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+  );
+}
+
+/**
+ * The TenantControlPlane pipeline: one ordered pass of small idempotent steps, from the spec to the objects,
+ * the datastore grant and the status. Every step reads what exists before it writes, so running it again after
+ * a crash at any point completes the work without duplicating anything.
+ */
+export class TenantPipeline {
+  private readonly deps: PipelineDependencies;
+
+  constructor(deps: PipelineDependencies) {
+    this.deps = deps;
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+
+  private async step<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.deps.observeStep?.(name, (performance.now() - started) / 1000);
+    }
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { namespace, name } = parseObjectKey(key);
+    const tcp = await this.read<TenantControlPlane>(tenantControlPlaneResource, namespace, name);
+    if (!tcp) return {};
+    if (tcp.metadata.annotations?.[ANNOTATION_PAUSED] !== undefined) return {};
+    if (tcp.metadata.deletionTimestamp) return this.finalize(tcp);
+    try {
+      return await this.converge(tcp);
+    } catch (error) {
+      if (!(error instanceof Blocked)) throw error;
+      await this.writeStatus(tcp, { conditions: [error.condition] });
+      await this.deps.events.record(tcp, 'Warning', error.condition.reason, error.condition.message);
+      return error.retryAfterMs === undefined ? {} : { requeueAfterMs: error.retryAfterMs };
+    }
+  }
+
+  private async converge(original: TenantControlPlane): Promise<ReconcileResult> {
+    const tcp = await this.step('finalizer', () => this.ensureFinalizer(original));
+    const spec = await this.step('defaults', () => this.ensureStorageDefaults(tcp));
+    this.validate(tcp, spec);
+    const dataStore = await this.step('datastore', () => this.connectDataStore(spec.dataStore));
+    const { service, endpoint } = await this.step('service', () => this.applyService(tcp, spec));
+    const context = this.contextOf(tcp, spec, endpoint, dataStore);
+    const rotate = tcp.metadata.annotations?.[ANNOTATION_ROTATE] !== undefined;
+    const secrets = await this.step('secrets', () =>
+      this.applySecrets(tcp, context, dataStore, spec.dataStoreUsername, rotate),
+    );
+    await this.step('datastore-grant', () =>
+      dataStore.driver.ensureTenant({ schema: spec.dataStoreSchema, username: spec.dataStoreUsername }),
+    );
+    const deployment = await this.step('deployment', () => this.applyDeployment(tcp, context, secrets));
+    if (rotate) await this.clearRotateAnnotation(tcp);
+    await this.step('status', () =>
+      this.writeStatus(tcp, this.observedStatus(tcp, spec, endpoint, service, deployment, secrets)),
+    );
+    return { requeueAfterMs: RENEWAL_CHECK_MS };
+  }
+
+  // ---- steps ----
+
+  private async ensureFinalizer(tcp: TenantControlPlane): Promise<TenantControlPlane> {
+    const finalizers = tcp.metadata.finalizers ?? [];
+    if (finalizers.includes(TENANT_FINALIZER)) return tcp;
+    return this.patchTcp(tcp, {
+      metadata: { finalizers: [...finalizers, TENANT_FINALIZER], resourceVersion: tcp.metadata.resourceVersion },
+    });
+  }
+
+  /**
+   * dataStore, dataStoreSchema and dataStoreUsername are chosen once and stored in the spec, where CEL rules keep
+   * them from changing: the tenant's data must never move under its feet.
+   */
+  private async ensureStorageDefaults(
+    tcp: TenantControlPlane,
+  ): Promise<
+    DefaultedTenantControlPlaneSpec & { dataStore: string; dataStoreSchema: string; dataStoreUsername: string }
+  > {
+    const spec = applyTenantControlPlaneDefaults(tcp.spec, { defaultDataStore: this.deps.defaultDataStore });
+    if (!spec.dataStore) {
+      throw new Blocked(
+        {
+          type: 'DataStoreReady',
+          status: 'False',
+          reason: 'NoDataStore',
+          message: 'spec.dataStore is not set and the manager has no default (--datastore): name a DataStore',
+        },
+        undefined,
+      );
+    }
+    // The UID is unique and stable; underscores keep it a valid identifier for SQL datastores later.
+    const identity = (tcp.metadata.uid ?? '').replaceAll('-', '_');
+    const wanted = {
+      dataStore: spec.dataStore,
+      dataStoreSchema: tcp.spec.dataStoreSchema || identity,
+      dataStoreUsername: tcp.spec.dataStoreUsername || identity,
+    };
+    if (
+      tcp.spec.dataStore !== wanted.dataStore ||
+      tcp.spec.dataStoreSchema !== wanted.dataStoreSchema ||
+      tcp.spec.dataStoreUsername !== wanted.dataStoreUsername
+    ) {
+      const patched = await this.patchTcp(tcp, { spec: wanted });
+      tcp.spec = patched.spec;
+      tcp.metadata = patched.metadata;
+    }
+    return { ...spec, ...wanted };
+  }
+
+  private validate(tcp: TenantControlPlane, spec: DefaultedTenantControlPlaneSpec): void {
+    const installedVersion = tcp.status?.kubernetesResources?.version?.version;
+    const problems = validateTenantControlPlaneSpec(spec, { installedVersion });
+    if (problems.length === 0) return;
+    throw new Blocked(
+      {
+        type: 'Valid',
+        status: 'False',
+        reason: 'InvalidSpec',
+        message: problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '),
+      },
+      undefined,
+    );
+  }
+
+  private async connectDataStore(name: string): Promise<DataStoreConnection> {
+    const dataStore = await this.read<DataStore>(dataStoreResource, undefined, name);
+    if (!dataStore) {
+      throw new Blocked(
+        {
+          type: 'DataStoreReady',
+          status: 'False',
+          reason: 'DataStoreNotFound',
+          message: `DataStore ${name} does not exist: create it or set spec.dataStore`,
+        },
+        RETRY_SOON_MS,
+      );
+    }
+    try {
+      const connection = await this.deps.dataStores.connectionFor(dataStore);
+      await connection.driver.check();
+      return connection;
+    } catch (error) {
+      const configError = error instanceof DataStoreConfigError;
+      throw new Blocked(
+        {
+          type: 'DataStoreReady',
+          status: 'False',
+          reason: configError ? 'DataStoreMisconfigured' : 'DataStoreUnreachable',
+          message: (error as Error).message,
+        },
+        RETRY_SOON_MS,
+      );
+    }
+  }
+
+  private async applyService(tcp: TenantControlPlane, spec: DefaultedTenantControlPlaneSpec) {
+    const names = objectNames(tcp.metadata.name ?? '');
+    const service = spec.controlPlane.service;
+    const desired = this.owned(
+      tcp,
+      desiredService({
+        tenant: {
+          name: tcp.metadata.name ?? '',
+          namespace: tcp.metadata.namespace ?? '',
+          port: spec.networkProfile.port,
+        },
+        serviceType: service.serviceType,
+        additionalMetadata: service.additionalMetadata,
+        loadBalancerSourceRanges: spec.networkProfile.loadBalancerSourceRanges,
+        loadBalancerClass: spec.networkProfile.loadBalancerClass,
+      }),
+    );
+    const live = await this.read<V1Service>(builtinResources.service, tcp.metadata.namespace, names.service);
+    const result = await applyIfChanged(this.deps.client, builtinResources.service, desired, live);
+    const current = result.applied ? result.object : live;
+    const endpoint =
+      current &&
+      observedEndpoint(current, {
+        explicitAddress: spec.networkProfile.address,
+        nodeAddress: service.serviceType === 'NodePort' ? await this.deps.nodeAddress() : undefined,
+      });
+    if (!current || !endpoint) {
+      throw new Blocked(
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: 'EndpointPending',
+          message: `Service ${names.service} has no reachable address yet (${service.serviceType}); waiting for it`,
+        },
+        RETRY_SOON_MS,
+      );
+    }
+    return { service: current, endpoint };
+  }
+
+  private contextOf(
+    tcp: TenantControlPlane,
+    spec: DefaultedTenantControlPlaneSpec & { dataStoreSchema: string },
+    endpoint: { address: string; port: number },
+    dataStore: DataStoreConnection,
+  ): TenantContext {
+    const network = spec.networkProfile;
+    return {
+      name: tcp.metadata.name ?? '',
+      namespace: tcp.metadata.namespace ?? '',
+      version: spec.kubernetes.version,
+      deployment: spec.controlPlane.deployment,
+      endpointAddress: endpoint.address,
+      endpointPort: endpoint.port,
+      advertiseAddress: network.advertiseAddress || endpoint.address,
+      port: network.port,
+      certSANs: network.certSANs ?? [],
+      clusterDomain: network.clusterDomain,
+      serviceCidr: network.serviceCidrs[0] ?? network.serviceCidr,
+      podCidr: network.podCidrs[0] ?? network.podCidr,
+      admissionControllers: spec.kubernetes.admissionControllers,
+      kubeletPreferredAddressTypes: spec.kubernetes.kubelet.preferredAddressTypes,
+      datastore: { endpoints: dataStore.endpoints, schema: spec.dataStoreSchema },
+      keyAlgorithm: this.deps.keyAlgorithm,
+    };
+  }
+
+  private async applySecrets(
+    tcp: TenantControlPlane,
+    context: TenantContext,
+    dataStore: DataStoreConnection,
+    username: string,
+    rotate: boolean,
+  ): Promise<DesiredSecret[]> {
+    const existing = await this.ownedSecrets(tcp);
+    const options = { rotate, now: this.now() };
+    const certificates = await desiredCertificateSecrets(context, existing, options);
+    const caData = certificates.find((secret) => secret.name === objectNames(context.name).caSecret)?.data ?? {};
+    const ca = { certificatePem: caData['ca.crt'] ?? '', privateKeyPem: caData['ca.key'] ?? '' };
+    const [kubeconfigs, storage] = await Promise.all([
+      desiredKubeconfigSecrets(context, ca, existing, options),
+      desiredDatastoreSecrets({ context, datastoreCa: dataStore.ca, username, existing, options }),
+    ]);
+    const all = [...certificates, ...kubeconfigs, ...storage];
+    await Promise.all(
+      all.map((secret) => {
+        const desired = this.owned(tcp, {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name: secret.name,
+            namespace: context.namespace,
+            labels: ownedLabels(context.name, secret.component),
+          },
+          type: 'Opaque',
+          stringData: undefined,
+          data: Object.fromEntries(
+            Object.entries(secret.data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+          ),
+        } satisfies V1Secret);
+        const unchanged = checksum(existing.get(secret.name) ?? null) === checksum(secret.data);
+        return unchanged ? undefined : applyIfChanged(this.deps.client, builtinResources.secret, desired, undefined);
+      }),
+    );
+    return all;
+  }
+
+  private async applyDeployment(
+    tcp: TenantControlPlane,
+    context: TenantContext,
+    secrets: readonly DesiredSecret[],
+  ): Promise<V1Deployment | undefined> {
+    // Any certificate or kubeconfig change must reach the pods: its checksum is part of the pod template.
+    const podTemplateChecksum = checksum(secrets.map((secret) => [secret.name, secret.data]));
+    const desired = this.owned(tcp, desiredDeployment({ context, podTemplateChecksum }));
+    const live = await this.read<V1Deployment>(builtinResources.deployment, context.namespace, context.name);
+    const result = await applyIfChanged(this.deps.client, builtinResources.deployment, desired, live);
+    return result.applied ? result.object : live;
+  }
+
+  private async clearRotateAnnotation(tcp: TenantControlPlane): Promise<void> {
+    await this.patchTcp(tcp, { metadata: { annotations: { [ANNOTATION_ROTATE]: null } } });
+    await this.deps.events.record(
+      tcp,
+      'Normal',
+      'CertificatesRotated',
+      'every leaf certificate and kubeconfig was renewed',
+    );
+  }
+
+  // ---- status ----
+
+  private observedStatus(
+    tcp: TenantControlPlane,
+    spec: DefaultedTenantControlPlaneSpec & { dataStore: string; dataStoreSchema: string; dataStoreUsername: string },
+    endpoint: { address: string; port: number },
+    service: V1Service,
+    deployment: V1Deployment | undefined,
+    secrets: readonly DesiredSecret[],
+  ): Partial<TenantControlPlaneStatus> {
+    const names = objectNames(tcp.metadata.name ?? '');
+    const observation = {
+      desiredVersion: spec.kubernetes.version,
+      installedVersion: tcp.status?.kubernetesResources?.version?.version,
+      deployment,
+    };
+    const status = versionStatus(observation);
+    const secretRef = (name: string) => ({
+      secretName: name,
+      checksum: checksum(secrets.find((secret) => secret.name === name)?.data ?? null),
+    });
+    const ignored = unhonouredFields(tcp.spec);
+    const deploymentStatus = deployment?.status;
+    const labelSelector = Object.entries(ownedLabels(names.deployment, 'deployment'))
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',');
+    return {
+      controlPlaneEndpoint: `${endpoint.address}:${endpoint.port}`,
+      observedGeneration: tcp.metadata.generation,
+      kubernetesResources: {
+        version: { status, ...optionalVersion(installedVersionAfter(status, observation)) },
+        deployment: {
+          name: names.deployment,
+          namespace: tcp.metadata.namespace ?? '',
+          selector: labelSelector,
+          replicas: deploymentStatus?.replicas ?? 0,
+          readyReplicas: deploymentStatus?.readyReplicas ?? 0,
+          updatedReplicas: deploymentStatus?.updatedReplicas ?? 0,
+          availableReplicas: deploymentStatus?.availableReplicas ?? 0,
+        },
+        service: {
+          name: names.service,
+          namespace: tcp.metadata.namespace ?? '',
+          port: endpoint.port,
+          loadBalancer: service.status?.loadBalancer ?? {},
+        },
+      },
+      certificates: {
+        ca: secretRef(names.caSecret),
+        apiServer: secretRef(names.apiServerCertificateSecret),
+        apiServerKubeletClient: secretRef(names.kubeletClientCertificateSecret),
+        frontProxyCA: secretRef(names.frontProxyCaSecret),
+        frontProxyClient: secretRef(names.frontProxyClientCertificateSecret),
+        sa: secretRef(names.serviceAccountSecret),
+      },
+      kubeconfig: {
+        admin: secretRef(names.adminKubeconfigSecret),
+        controllerManager: secretRef(names.controllerManagerKubeconfigSecret),
+        scheduler: secretRef(names.schedulerKubeconfigSecret),
+      },
+      storage: {
+        driver: 'etcd',
+        dataStoreName: spec.dataStore,
+        setup: { schema: spec.dataStoreSchema, user: spec.dataStoreUsername },
+        certificate: secretRef(names.datastoreCertificateSecret),
+        config: secretRef(names.datastoreConfigSecret),
+      },
+      conditions: [
+        { type: 'Valid', status: 'True', reason: 'SpecValid', message: 'the spec passed validation' },
+        {
+          type: 'DataStoreReady',
+          status: 'True',
+          reason: 'Granted',
+          message: `tenant user ${spec.dataStoreUsername} may use /${spec.dataStoreSchema}/ on DataStore ${spec.dataStore}`,
+        },
+        status === 'Ready' || status === 'Sleeping'
+          ? {
+              type: 'Ready',
+              status: 'True',
+              reason: status,
+              message: `control plane ${status === 'Ready' ? 'serves' : 'is scaled to zero'}`,
+            }
+          : {
+              type: 'Ready',
+              status: 'False',
+              reason: status,
+              message: `${deploymentStatus?.readyReplicas ?? 0} of ${deployment?.spec?.replicas ?? 0} control-plane replicas ready`,
+            },
+        ignored.length === 0
+          ? {
+              type: 'FieldsHonoured',
+              status: 'True',
+              reason: 'AllHonoured',
+              message: 'every field set in the spec is acted on',
+            }
+          : {
+              type: 'FieldsHonoured',
+              status: 'False',
+              reason: 'NotImplementedYet',
+              message: `accepted and kept, but not acted on yet: ${ignored.join(', ')}`,
+            },
+      ] satisfies ConditionInput[] as unknown as V1Condition[],
+    };
+  }
+
+  /**
+   * Merges `update` into the status and writes it only when something changed. Conditions are merged by type,
+   * keeping each one's transition time while its status stays the same.
+   */
+  private async writeStatus(
+    tcp: TenantControlPlane,
+    update: Omit<Partial<TenantControlPlaneStatus>, 'conditions'> & { conditions?: (ConditionInput | V1Condition)[] },
+  ): Promise<void> {
+    const current = tcp.status ?? {};
+    let conditions: V1Condition[] = (current.conditions as V1Condition[] | undefined) ?? [];
+    for (const condition of update.conditions ?? []) {
+      conditions = setCondition(conditions, condition as ConditionInput, tcp.metadata.generation, this.now());
+    }
+    const next = { ...current, ...update, conditions };
+    if (checksum(next) === checksum(current)) return;
+    const written = await patchStatus<TenantControlPlane>(
+      this.deps.client,
+      tenantControlPlaneResource,
+      { namespace: tcp.metadata.namespace, name: tcp.metadata.name ?? '' },
+      next as Record<string, unknown>,
+    );
+    tcp.status = written.status;
+  }
+
+  // ---- deletion ----
+
+  /**
+   * Revokes the tenant's datastore access and deletes its keys before letting the TCP go. If the datastore is
+   * unreachable the finalizer stays and the status says so; once it is back, deletion completes.
+   */
+  private async finalize(tcp: TenantControlPlane): Promise<ReconcileResult> {
+    if (!tcp.metadata.finalizers?.includes(TENANT_FINALIZER)) return {};
+    const { dataStore, dataStoreSchema, dataStoreUsername } = tcp.spec;
+    if (dataStore && dataStoreSchema && dataStoreUsername) {
+      const stored = await this.read<DataStore>(dataStoreResource, undefined, dataStore);
+      if (stored) {
+        try {
+          const connection = await this.deps.dataStores.connectionFor(stored);
+          const { deletedKeys } = await connection.driver.deleteTenant({
+            schema: dataStoreSchema,
+            username: dataStoreUsername,
+          });
+          await this.deps.events.record(
+            tcp,
+            'Normal',
+            'DataDeleted',
+            `deleted ${deletedKeys} keys under /${dataStoreSchema}/ and user ${dataStoreUsername}`,
+          );
+        } catch (error) {
+          const message = `cannot delete the tenant's data yet: ${(error as Error).message}`;
+          await this.writeStatus(tcp, {
+            conditions: [{ type: 'DataStoreReady', status: 'False', reason: 'DeletionBlocked', message }],
+          });
+          await this.deps.events.record(tcp, 'Warning', 'DeletionBlocked', message);
+          return { requeueAfterMs: RETRY_SOON_MS };
+        }
+      } else {
+        // Its DataStore is gone (it cannot be deleted while in use, so this is an operator's manual act).
+        await this.deps.events.record(
+          tcp,
+          'Warning',
+          'DataStoreGone',
+          `DataStore ${dataStore} no longer exists; nothing to delete there`,
+        );
+      }
+    }
+    await this.deleteOwnedObjects(tcp);
+    const finalizers = (tcp.metadata.finalizers ?? []).filter((finalizer) => finalizer !== TENANT_FINALIZER);
+    await this.patchTcp(tcp, { metadata: { finalizers, resourceVersion: tcp.metadata.resourceVersion } });
+    return {};
+  }
+
+  /** Owner references let the garbage collector do this too; deleting now does not depend on it running. */
+  private async deleteOwnedObjects(tcp: TenantControlPlane): Promise<void> {
+    const namespace = tcp.metadata.namespace ?? '';
+    const labelSelector = `${LABEL_TENANT}=${tcp.metadata.name}`;
+    await Promise.all(
+      [builtinResources.deployment, builtinResources.secret].map((type) =>
+        this.deps.client.request('DELETE', resourcePath(type, { namespace }), { query: { labelSelector } }),
+      ),
+    );
+    // Services have no collection delete: remove by name.
+    await this.deps.client
+      .request(
+        'DELETE',
+        resourcePath(builtinResources.service, { namespace, name: objectNames(tcp.metadata.name ?? '').service }),
+      )
+      .catch((error: unknown) => {
+        if (!hasStatus(error, 404)) throw error;
+      });
+  }
+
+  // ---- helpers ----
+
+  private owned<T extends KubernetesObject>(tcp: TenantControlPlane, object: T): T {
+    return { ...object, metadata: { ...object.metadata, ownerReferences: [controllerReference(tcp)] } };
+  }
+
+  private async ownedSecrets(tcp: TenantControlPlane): Promise<Map<string, SecretText>> {
+    const list = await this.deps.client.request<{ items: V1Secret[] }>(
+      'GET',
+      resourcePath(builtinResources.secret, { namespace: tcp.metadata.namespace }),
+      { query: { labelSelector: `${LABEL_TENANT}=${tcp.metadata.name}` } },
+    );
+    return new Map(list.items.map((secret) => [secret.metadata?.name ?? '', decodeSecretData(secret)]));
+  }
+
+  private async read<T>(
+    type: Parameters<typeof resourcePath>[0],
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T | undefined> {
+    try {
+      return await this.deps.client.request<T>('GET', resourcePath(type, { namespace, name }));
+    } catch (error) {
+      if (hasStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  private patchTcp(tcp: TenantControlPlane, patch: Record<string, unknown>): Promise<TenantControlPlane> {
+    return this.deps.client.request<TenantControlPlane>(
+      'PATCH',
+      resourcePath(tenantControlPlaneResource, { namespace: tcp.metadata.namespace, name: tcp.metadata.name }),
+      { body: patch, contentType: 'application/merge-patch+json' },
+    );
+  }
+}
+
+function optionalVersion(version: string | undefined): { version?: string } {
+  return version ? { version } : {};
+}
