@@ -1,0 +1,151 @@
+import { readFile, rm } from 'node:fs/promises';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { Supervisor } from '../process/supervisor.ts';
+import { ensureComponents } from '../toolchain/ensure.ts';
+import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
+import { waitFor } from '../util/wait.ts';
+import { startContainerd, stopContainerd } from './containerd.ts';
+import { ETCD_IMAGE, kubernetesImage, PAUSE_IMAGE } from './image-references.ts';
+import { type BinaryImage, ensurePauseBinary, importImages } from './images.ts';
+import { startKubeProxy } from './kube-proxy.ts';
+import { adminKubeconfigPath, kubeadmInit, kubeadmInitialized } from './kubeadm.ts';
+import { restoreHostSysctls, startKubelet } from './kubelet.ts';
+import {
+  ensureNodeBox,
+  existingNodeBox,
+  mountPoints,
+  mountsToUnmount,
+  type NodeBox,
+  removeNodeBox,
+} from './node-box.ts';
+import { recordedPid, stopRecordedProcess } from './pid-files.ts';
+import { type StateLayout, stateLayout } from './state.ts';
+
+/** The node processes, in start order; `down` stops them in reverse. */
+export const NODE_PROCESSES = ['mount-holder', 'containerd', 'kubeadm-init', 'kubelet', 'kube-proxy'] as const;
+
+const CONTROL_PLANE = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+
+export interface AdminNodeOptions {
+  stateDir: string;
+  /** Owns every process started; stopping it (or its owner exiting) stops the node. */
+  supervisor: Supervisor;
+  /** Progress lines; stderr by default. */
+  report?: (line: string) => void;
+}
+
+export interface AdminNode {
+  layout: StateLayout;
+  box: NodeBox;
+  /** /etc/kubernetes/admin.conf as the host sees it; its server is the node address, reachable from the host. */
+  kubeconfigPath: string;
+}
+
+/**
+ * Brings the admin node up, or completes one that is partly up: box, containerd, images, `kubeadm init` (once per
+ * state dir) with the kubelet, and kube-proxy. Returns once kubeadm is done; the node turns Ready shortly after.
+ * On failure, whatever did start keeps running: `stopAdminNode` takes it down.
+ */
+export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNode> {
+  const report = options.report ?? ((line: string) => process.stderr.write(`admin node: ${line}\n`));
+  const started = Date.now();
+  const step = (what: string) => report(`${what} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  const binaries = await ensureComponents([...CONTROL_PLANE, 'etcd', 'kubeadm', 'kubelet', 'kube-proxy']);
+  const path = (name: string) => binaries.get(name)!.path;
+  const images: BinaryImage[] = [
+    ...CONTROL_PLANE.map((name) => ({
+      reference: kubernetesImage(name, KUBERNETES_VERSION),
+      binaryName: name,
+      binaryPath: path(name),
+    })),
+    { reference: ETCD_IMAGE, binaryName: 'etcd', binaryPath: path('etcd') },
+    { reference: PAUSE_IMAGE, binaryName: 'pause', binaryPath: await ensurePauseBinary() },
+  ];
+  const layout = stateLayout(options.stateDir);
+  const status = await adminNodeStatus(layout);
+  if (!status.boxExists && Object.values(status.processes).some((pid) => pid !== undefined)) {
+    // An earlier owner died without `down`: its processes outlived the box and would not see a new one.
+    report('clearing the remains of an earlier run');
+    await stopAdminNode(layout);
+  }
+  const box = await ensureNodeBox(layout, options.supervisor);
+  step(`node box ${layout.names.netns} ready, node address ${layout.network.nodeAddress}`);
+  if ((await recordedPid(layout, 'containerd')) === undefined) await startContainerd(box, options.supervisor);
+  step('containerd answering');
+  await importImages(layout, images);
+  step(`images imported (${images.map((image) => image.reference).join(', ')})`);
+  if (!kubeadmInitialized(layout)) {
+    await kubeadmInit(
+      box,
+      options.supervisor,
+      { kubeadm: path('kubeadm'), kubelet: path('kubelet') },
+      KUBERNETES_VERSION,
+    );
+    step('kubeadm init done');
+  } else if ((await recordedPid(layout, 'kubelet')) === undefined) {
+    await startKubelet(box, options.supervisor, path('kubelet'));
+    step('kubelet started on the existing cluster');
+  }
+  if ((await recordedPid(layout, 'kube-proxy')) === undefined) {
+    await startKubeProxy(box, options.supervisor, { kubeadm: path('kubeadm'), kubeProxy: path('kube-proxy') });
+    step('kube-proxy started');
+  }
+  return { layout, box, kubeconfigPath: adminKubeconfigPath(layout) };
+}
+
+/** A client configuration for the admin cluster, from the host. */
+export async function adminKubeConfig(layout: StateLayout): Promise<KubeConfig> {
+  const config = new KubeConfig();
+  config.loadFromString(await readFile(adminKubeconfigPath(layout), 'utf8'));
+  return config;
+}
+
+/** Waits until the node reports Ready (the CNI configuration loaded, the kubelet healthy). */
+export async function waitForNodeReady(layout: StateLayout, timeoutMs = 180_000): Promise<void> {
+  const core = (await adminKubeConfig(layout)).makeApiClient(CoreV1Api);
+  await waitFor(
+    async () => {
+      const node = await core.readNode({ name: layout.names.nodeName });
+      const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
+      if (ready?.status === 'True') return true;
+      throw new Error(`Ready=${ready?.status ?? 'unknown'}: ${ready?.message ?? ''}`);
+    },
+    { timeoutMs, intervalMs: 500, description: `node ${layout.names.nodeName} to be Ready` },
+  );
+}
+
+export interface AdminNodeStatus {
+  stateDir: string;
+  boxExists: boolean;
+  initialized: boolean;
+  /** Each node process and its pid, or undefined when it does not run. */
+  processes: Record<(typeof NODE_PROCESSES)[number], number | undefined>;
+}
+
+export async function adminNodeStatus(layout: StateLayout): Promise<AdminNodeStatus> {
+  const entries = await Promise.all(NODE_PROCESSES.map(async (name) => [name, await recordedPid(layout, name)]));
+  return {
+    stateDir: layout.root,
+    boxExists: (await existingNodeBox(layout)) !== undefined,
+    initialized: kubeadmInitialized(layout),
+    processes: Object.fromEntries(entries) as AdminNodeStatus['processes'],
+  };
+}
+
+/**
+ * Takes the node down from any state, from this process or another: kube-proxy and the kubelet first (so nothing
+ * restarts pods; the kernel settings the kubelet changed are put back), containerd after killing its tasks, then
+ * the box. With `removeState`, the state dir goes too;
+ * otherwise the next `up` finds the cluster as it was (kubeadm is not run again).
+ */
+export async function stopAdminNode(layout: StateLayout, options: { removeState?: boolean } = {}): Promise<void> {
+  for (const name of ['kube-proxy', 'kubelet', 'kubeadm-init']) await stopRecordedProcess(layout, name);
+  await restoreHostSysctls(layout);
+  await stopContainerd(layout);
+  await removeNodeBox(layout);
+  if (!options.removeState) return;
+  // Never recurse into a directory that still has something mounted below it.
+  const mounted = mountsToUnmount(mountPoints(await readFile('/proc/self/mountinfo', 'utf8')), [layout.root]);
+  if (mounted.length > 0) throw new Error(`not removing ${layout.root}: still mounted below it: ${mounted.join(', ')}`);
+  await rm(layout.root, { recursive: true, force: true });
+}
