@@ -6,11 +6,15 @@ import { resolveEtcdDataStore, type SecretReader } from './resolve.ts';
 
 export interface DataStoreConnection {
   driver: DatastoreDriver;
+  /** When a check last succeeded (ms since the epoch). */
+  checkedAt?: number;
   /** Signs tenant client certificates. */
   ca: CertificateAndKey;
   /** host:port endpoints, as tenant API servers reach them. */
   endpoints: readonly string[];
 }
+
+const CHECK_TRUST_MS = 5_000;
 
 /**
  * One open connection per DataStore, shared by every tenant on it, and rebuilt when the DataStore changes (its
@@ -42,6 +46,16 @@ export class DataStoreConnections {
   private async connect(name: string, dataStore: DataStore): Promise<DataStoreConnection> {
     const { root, ca } = await resolveEtcdDataStore(name, dataStore.spec, this.readSecret);
     return { driver: new EtcdDriver(root), ca, endpoints: dataStore.spec.endpoints };
+  }
+
+  /**
+   * Fails when the datastore is unreachable. A success is trusted for a few seconds, so that a burst of
+   * reconciles on one DataStore costs one round trip, not one each.
+   */
+  async check(connection: DataStoreConnection): Promise<void> {
+    if (connection.checkedAt !== undefined && Date.now() - connection.checkedAt < CHECK_TRUST_MS) return;
+    await connection.driver.check();
+    connection.checkedAt = Date.now();
   }
 
   forget(name: string): void {

@@ -1,8 +1,15 @@
 import { hostname } from 'node:os';
-import { KubeConfig, type KubernetesObject, type V1Deployment, type V1Node } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  type KubernetesObject,
+  type V1Deployment,
+  type V1Node,
+  type V1Service,
+} from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import { type TenantControlPlane, VERSION_STATUSES } from '../api/v1alpha1/tenant-control-plane.ts';
+import { CHECKSUM_ANNOTATION } from '../controller/apply.ts';
 import { EventRecorder } from '../controller/events.ts';
 import { cachesSynced, type ProbeServer, startProbeServer } from '../controller/health.ts';
 import { Informer } from '../controller/informer.ts';
@@ -36,20 +43,32 @@ export interface RunningManager {
   stop(): Promise<void>;
 }
 
-/** Keep only what the pipeline reads of a Deployment: who owns it and its rollout status. */
-function deploymentSummary(object: KubernetesObject): KubernetesObject {
+/**
+ * Keep only what the pipeline reads of a Deployment: who owns it, the checksum of what was applied, its desired
+ * replicas and rollout status (and the resourceVersion the informer compares on relist).
+ */
+function deploymentSummary(object: KubernetesObject): V1Deployment {
   const deployment = object as V1Deployment;
+  const metadata = deployment.metadata;
   return {
     apiVersion: deployment.apiVersion,
     kind: deployment.kind,
     metadata: {
-      name: deployment.metadata?.name,
-      namespace: deployment.metadata?.namespace,
-      labels: deployment.metadata?.labels,
-      generation: deployment.metadata?.generation,
+      name: metadata?.name,
+      namespace: metadata?.namespace,
+      labels: metadata?.labels,
+      generation: metadata?.generation,
+      resourceVersion: metadata?.resourceVersion,
+      annotations: pick(metadata?.annotations, CHECKSUM_ANNOTATION),
     },
+    spec: { replicas: deployment.spec?.replicas, selector: {}, template: {} },
     status: deployment.status,
-  } as KubernetesObject;
+  };
+}
+
+function pick(record: Record<string, string> | undefined, key: string): Record<string, string> | undefined {
+  const value = record?.[key];
+  return value === undefined ? undefined : { [key]: value };
 }
 
 /** A TCP update needs a reconcile when the user changed something, not when only its status moved. */
@@ -116,6 +135,23 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       if (tcp.spec.dataStore) dataStoreQueue.add(tcp.spec.dataStore);
     },
   });
+  // Secret checksum annotations by tenant, kept as the informer hears them, so a reconcile finds its own at once.
+  const secretChecksums = new Map<string, Map<string, string>>();
+  const indexSecret = (secret: KubernetesObject, present: boolean) => {
+    const { namespace, name, labels, annotations } = secret.metadata ?? {};
+    const tenant = `${namespace}/${labels?.[LABEL_TENANT]}`;
+    const entries = secretChecksums.get(tenant) ?? new Map<string, string>();
+    const value = annotations?.[CHECKSUM_ANNOTATION];
+    if (present && value) entries.set(name ?? '', value);
+    else entries.delete(name ?? '');
+    if (entries.size > 0) secretChecksums.set(tenant, entries);
+    else secretChecksums.delete(tenant);
+  };
+  secrets.addHandler({
+    onAdd: (secret) => indexSecret(secret, true),
+    onUpdate: (_previous, secret) => indexSecret(secret, true),
+    onDelete: (secret) => indexSecret(secret, false),
+  });
   for (const owned of [secrets, services, deployments]) {
     owned.addHandler({
       onAdd: enqueueOwner,
@@ -168,8 +204,15 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
 
   let nodeAddressCache: { at: number; address: string | undefined } | undefined;
+  const noSecrets: ReadonlyMap<string, string> = new Map();
   const pipeline = new TenantPipeline({
     client,
+    observed: {
+      dataStore: (name) => dataStores.get(name),
+      service: (namespace, name) => services.get(`${namespace}/${name}`) as V1Service | undefined,
+      deployment: (namespace, name) => deployments.get(`${namespace}/${name}`),
+      secretChecksums: (namespace, tenant) => secretChecksums.get(`${namespace}/${tenant}`) ?? noSecrets,
+    },
     events,
     dataStores: connections,
     defaultDataStore: options.defaultDataStore,

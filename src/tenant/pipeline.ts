@@ -1,10 +1,18 @@
 import type { KubernetesObject, V1Condition, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { applyTenantControlPlaneDefaults, type DefaultedTenantControlPlaneSpec } from '../api/v1alpha1/defaults.ts';
-import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
+import { tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane, TenantControlPlaneStatus } from '../api/v1alpha1/tenant-control-plane.ts';
 import { validateTenantControlPlaneSpec } from '../api/v1alpha1/validation.ts';
-import { applyIfChanged, checksum, controllerReference, patchStatus } from '../controller/apply.ts';
+import {
+  applyIfChanged,
+  CHECKSUM_ANNOTATION,
+  checksum,
+  controllerReference,
+  patchStatus,
+  serverSideApply,
+  withChecksum,
+} from '../controller/apply.ts';
 import type { EventRecorder } from '../controller/events.ts';
 import {
   builtinResources,
@@ -31,8 +39,18 @@ import { unhonouredFields } from './unhonoured.ts';
 export const TENANT_FINALIZER = 'finalizer.kamaji.clastix.io';
 export const ANNOTATION_PAUSED = 'kamaji.clastix.io/paused';
 
+/** What the informers have seen: reads that cost no API call. They may lag our own writes by a moment. */
+export interface ObservedObjects {
+  dataStore(name: string): DataStore | undefined;
+  service(namespace: string, name: string): V1Service | undefined;
+  deployment(namespace: string, name: string): V1Deployment | undefined;
+  /** The checksum annotation of each of a tenant's Secrets, by Secret name. */
+  secretChecksums(namespace: string, tenant: string): ReadonlyMap<string, string>;
+}
+
 export interface PipelineDependencies {
   client: KubeClient;
+  observed: ObservedObjects;
   events: EventRecorder;
   dataStores: DataStoreConnections;
   /** The manager's --datastore, for TCPs that name none. */
@@ -49,6 +67,18 @@ export interface PipelineDependencies {
 const RETRY_SOON_MS = 10_000;
 /** Certificates are checked for renewal at least this often. */
 const RENEWAL_CHECK_MS = 6 * 60 * 60 * 1000;
+
+/**
+ * What the last full pass produced for a tenant. When the inputs (tenant context and the Secrets' checksum
+ * annotations) are the same as then, certificates need no second look until the next renewal check.
+ */
+interface Converged {
+  inputs: string;
+  /** Secret name → checksum of its data, for the status. */
+  secretChecksums: Map<string, string>;
+  podTemplateChecksum: string;
+  at: number;
+}
 
 /** A reason to stop this reconcile and say why in the status; `retryAfterMs` undefined waits for a change. */
 class Blocked extends Error {
@@ -74,6 +104,7 @@ function decodeSecretData(secret: V1Secret): SecretText {
  */
 export class TenantPipeline {
   private readonly deps: PipelineDependencies;
+  private readonly converged = new Map<string, Converged>();
 
   constructor(deps: PipelineDependencies) {
     this.deps = deps;
@@ -116,16 +147,33 @@ export class TenantPipeline {
     const { service, endpoint } = await this.step('service', () => this.applyService(tcp, spec));
     const context = this.contextOf(tcp, spec, endpoint, dataStore);
     const rotate = tcp.metadata.annotations?.[ANNOTATION_ROTATE] !== undefined;
-    const secrets = await this.step('secrets', () =>
-      this.applySecrets(tcp, context, dataStore, spec.dataStoreUsername, rotate),
+    const key = `${context.namespace}/${context.name}`;
+    const inputs = (annotations: ReadonlyMap<string, string>) =>
+      checksum([context, spec.dataStoreUsername, [...annotations].sort()]);
+    const observedInputs = inputs(this.deps.observed.secretChecksums(context.namespace, context.name));
+    let converged = this.converged.get(key);
+    if (rotate || converged?.inputs !== observedInputs || this.now().getTime() - converged.at > RENEWAL_CHECK_MS) {
+      const secrets = await this.step('secrets', () =>
+        this.applySecrets(tcp, context, dataStore, spec.dataStoreUsername, rotate),
+      );
+      await this.step('datastore-grant', () =>
+        dataStore.driver.ensureTenant({ schema: spec.dataStoreSchema, username: spec.dataStoreUsername }),
+      );
+      converged = {
+        inputs: inputs(new Map(secrets.map((secret) => [secret.name, secret.annotation]))),
+        secretChecksums: new Map(secrets.map((secret) => [secret.name, checksum(secret.data)])),
+        // Any certificate or kubeconfig change must reach the pods: its checksum is part of the pod template.
+        podTemplateChecksum: checksum(secrets.map((secret) => [secret.name, secret.data])),
+        at: this.now().getTime(),
+      };
+      this.converged.set(key, converged);
+    }
+    const deployment = await this.step('deployment', () =>
+      this.applyDeployment(tcp, context, converged.podTemplateChecksum),
     );
-    await this.step('datastore-grant', () =>
-      dataStore.driver.ensureTenant({ schema: spec.dataStoreSchema, username: spec.dataStoreUsername }),
-    );
-    const deployment = await this.step('deployment', () => this.applyDeployment(tcp, context, secrets));
     if (rotate) await this.clearRotateAnnotation(tcp);
     await this.step('status', () =>
-      this.writeStatus(tcp, this.observedStatus(tcp, spec, endpoint, service, deployment, secrets)),
+      this.writeStatus(tcp, this.observedStatus(tcp, spec, endpoint, service, deployment, converged.secretChecksums)),
     );
     return { requeueAfterMs: RENEWAL_CHECK_MS };
   }
@@ -196,7 +244,7 @@ export class TenantPipeline {
   }
 
   private async connectDataStore(name: string): Promise<DataStoreConnection> {
-    const dataStore = await this.read<DataStore>(dataStoreResource, undefined, name);
+    const dataStore = this.deps.observed.dataStore(name);
     if (!dataStore) {
       throw new Blocked(
         {
@@ -210,7 +258,7 @@ export class TenantPipeline {
     }
     try {
       const connection = await this.deps.dataStores.connectionFor(dataStore);
-      await connection.driver.check();
+      await this.deps.dataStores.check(connection);
       return connection;
     } catch (error) {
       const configError = error instanceof DataStoreConfigError;
@@ -243,7 +291,7 @@ export class TenantPipeline {
         loadBalancerClass: spec.networkProfile.loadBalancerClass,
       }),
     );
-    const live = await this.read<V1Service>(builtinResources.service, tcp.metadata.namespace, names.service);
+    const live = this.deps.observed.service(tcp.metadata.namespace ?? '', names.service);
     const result = await applyIfChanged(this.deps.client, builtinResources.service, desired, live);
     const current = result.applied ? result.object : live;
     const endpoint =
@@ -293,13 +341,14 @@ export class TenantPipeline {
     };
   }
 
+  /** Computes every Secret (keeping what is still good) and writes those whose checksum annotation differs. */
   private async applySecrets(
     tcp: TenantControlPlane,
     context: TenantContext,
     dataStore: DataStoreConnection,
     username: string,
     rotate: boolean,
-  ): Promise<DesiredSecret[]> {
+  ): Promise<(DesiredSecret & { annotation: string })[]> {
     const existing = await this.ownedSecrets(tcp);
     const options = { rotate, now: this.now() };
     const certificates = await desiredCertificateSecrets(context, existing, options);
@@ -309,39 +358,40 @@ export class TenantPipeline {
       desiredKubeconfigSecrets(context, ca, existing, options),
       desiredDatastoreSecrets({ context, datastoreCa: dataStore.ca, username, existing, options }),
     ]);
-    const all = [...certificates, ...kubeconfigs, ...storage];
-    await Promise.all(
-      all.map((secret) => {
-        const desired = this.owned(tcp, {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: {
-            name: secret.name,
-            namespace: context.namespace,
-            labels: ownedLabels(context.name, secret.component),
-          },
-          type: 'Opaque',
-          stringData: undefined,
-          data: Object.fromEntries(
-            Object.entries(secret.data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
-          ),
-        } satisfies V1Secret);
-        const unchanged = checksum(existing.get(secret.name) ?? null) === checksum(secret.data);
-        return unchanged ? undefined : applyIfChanged(this.deps.client, builtinResources.secret, desired, undefined);
+    const observed = this.deps.observed.secretChecksums(context.namespace, context.name);
+    return Promise.all(
+      [...certificates, ...kubeconfigs, ...storage].map(async (secret) => {
+        const desired = withChecksum<V1Secret>(
+          this.owned(tcp, {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: {
+              name: secret.name,
+              namespace: context.namespace,
+              labels: ownedLabels(context.name, secret.component),
+            },
+            type: 'Opaque',
+            data: Object.fromEntries(
+              Object.entries(secret.data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+            ),
+          } satisfies V1Secret),
+        );
+        const annotation = desired.metadata?.annotations?.[CHECKSUM_ANNOTATION] ?? '';
+        if (observed.get(secret.name) !== annotation) {
+          await serverSideApply(this.deps.client, builtinResources.secret, desired);
+        }
+        return { ...secret, annotation };
       }),
     );
-    return all;
   }
 
   private async applyDeployment(
     tcp: TenantControlPlane,
     context: TenantContext,
-    secrets: readonly DesiredSecret[],
+    podTemplateChecksum: string,
   ): Promise<V1Deployment | undefined> {
-    // Any certificate or kubeconfig change must reach the pods: its checksum is part of the pod template.
-    const podTemplateChecksum = checksum(secrets.map((secret) => [secret.name, secret.data]));
     const desired = this.owned(tcp, desiredDeployment({ context, podTemplateChecksum }));
-    const live = await this.read<V1Deployment>(builtinResources.deployment, context.namespace, context.name);
+    const live = this.deps.observed.deployment(context.namespace, context.name);
     const result = await applyIfChanged(this.deps.client, builtinResources.deployment, desired, live);
     return result.applied ? result.object : live;
   }
@@ -364,7 +414,7 @@ export class TenantPipeline {
     endpoint: { address: string; port: number },
     service: V1Service,
     deployment: V1Deployment | undefined,
-    secrets: readonly DesiredSecret[],
+    secretChecksums: ReadonlyMap<string, string>,
   ): Partial<TenantControlPlaneStatus> {
     const names = objectNames(tcp.metadata.name ?? '');
     const observation = {
@@ -373,10 +423,7 @@ export class TenantPipeline {
       deployment,
     };
     const status = versionStatus(observation);
-    const secretRef = (name: string) => ({
-      secretName: name,
-      checksum: checksum(secrets.find((secret) => secret.name === name)?.data ?? null),
-    });
+    const secretRef = (name: string) => ({ secretName: name, checksum: secretChecksums.get(name) ?? '' });
     const ignored = unhonouredFields(tcp.spec);
     const deploymentStatus = deployment?.status;
     const labelSelector = Object.entries(ownedLabels(names.deployment, 'deployment'))
@@ -495,7 +542,7 @@ export class TenantPipeline {
     if (!tcp.metadata.finalizers?.includes(TENANT_FINALIZER)) return {};
     const { dataStore, dataStoreSchema, dataStoreUsername } = tcp.spec;
     if (dataStore && dataStoreSchema && dataStoreUsername) {
-      const stored = await this.read<DataStore>(dataStoreResource, undefined, dataStore);
+      const stored = this.deps.observed.dataStore(dataStore);
       if (stored) {
         try {
           const connection = await this.deps.dataStores.connectionFor(stored);
@@ -528,6 +575,7 @@ export class TenantPipeline {
       }
     }
     await this.deleteOwnedObjects(tcp);
+    this.converged.delete(`${tcp.metadata.namespace}/${tcp.metadata.name}`);
     const finalizers = (tcp.metadata.finalizers ?? []).filter((finalizer) => finalizer !== TENANT_FINALIZER);
     await this.patchTcp(tcp, { metadata: { finalizers, resourceVersion: tcp.metadata.resourceVersion } });
     return {};
