@@ -111,13 +111,15 @@ test('lists page by page, sends selectors, asks for metadata only when told, and
     labelSelector: 'kamaji.clastix.io/name',
     metadataOnly: true,
     pageSize: 1,
-    transform: (object) => ({ metadata: { name: object.metadata?.name, namespace: object.metadata?.namespace } }),
+    transform: (object) => ({
+      metadata: { name: object.metadata?.name, resourceVersion: object.metadata?.resourceVersion },
+    }),
     log: discardLog,
   });
   try {
     informer.start();
     await informer.waitForSync();
-    assert.deepEqual(informer.get('ns/second'), { metadata: { name: 'second', namespace: 'ns' } });
+    assert.deepEqual(informer.get('ns/second'), { metadata: { name: 'second', resourceVersion: '7' } });
     assert.equal(informer.size, 2);
     const [first, second] = api.requests;
     assert.equal(first?.path, '/api/v1/secrets');

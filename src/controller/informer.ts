@@ -29,7 +29,10 @@ export interface InformerOptions<T extends KubernetesObject> {
    * matter, and a Secret's data then never crosses the wire nor sits in memory.
    */
   metadataOnly?: boolean;
-  /** Trims each object before it is stored and handed to handlers; the default drops managedFields. */
+  /**
+   * Trims each object before it is stored and handed to handlers; the default drops managedFields. Keep
+   * metadata.resourceVersion: a relist compares it to tell which objects changed.
+   */
   transform?: (object: KubernetesObject) => T;
   /** Objects per list page. */
   pageSize?: number;
@@ -165,10 +168,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         accept,
         signal: this.stopping.signal,
       });
-      for (const item of page.items ?? []) {
-        const object = this.transform(item);
-        fresh.set(objectKey(object), object);
-      }
+      for (const item of page.items ?? []) fresh.set(objectKey(item), this.transform(item));
       continueToken = page.metadata?.continue;
       listVersion = page.metadata?.resourceVersion;
     } while (continueToken);
@@ -224,8 +224,8 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     if (event.type === 'ERROR') throw ApiError.fromStatus(event.object, 500, `watch ${this.name}`);
     const version = event.object.metadata?.resourceVersion;
     if (event.type !== 'BOOKMARK') {
+      const key = objectKey(event.object);
       const object = this.transform(event.object);
-      const key = objectKey(object);
       const before = this.store.get(key);
       if (event.type === 'DELETED') {
         this.store.delete(key);

@@ -80,17 +80,18 @@ export interface CallOptions {
   contentType?: string;
   accept?: string;
   signal?: AbortSignal;
-  /** Socket inactivity limit; for a watch, longer than its `timeoutSeconds`. */
+  /** Limit on the wait for the response to start, and on any later silence; for a watch, past `timeoutSeconds`. */
   timeoutMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
- * Raw JSON calls to the API server with the kubeconfig's credentials over one keep-alive connection pool.
- * The generated clients of @kubernetes/client-node 2.x build a new undici dispatcher (so a new TLS connection) for
- * every call and cannot choose a patch content type per call; the controller machinery needs neither cost nor limit.
- * Objects come back as plain JSON: timestamps are strings even where the client-node types say Date.
+ * Raw JSON calls to the API server with the kubeconfig's credentials, over one keep-alive connection pool, for any
+ * resource type. The generated clients of @kubernetes/client-node 2.x build a new undici dispatcher (so open a new
+ * TLS connection) for every call, which hundreds of reconciles cannot afford, and send patches as JSON Patch unless
+ * a header middleware is added to each call. Objects come back as plain JSON: timestamps are strings even where the
+ * client-node types say Date.
  */
 export class KubeClient {
   private readonly config: KubeConfig;
@@ -161,12 +162,20 @@ export class KubeClient {
       signal: options.signal,
     };
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const request = send(url, requestOptions, resolve);
-      request.setTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, () =>
-        request.destroy(new Error(`${method} ${url.pathname} timed out`)),
-      );
-      request.on('error', reject);
+      // Until the response starts, a deadline covers waiting for a pooled socket, connecting and the server's work;
+      // then the socket's inactivity timeout takes over (what a long watch needs).
+      const request = send(url, requestOptions, (response) => {
+        clearTimeout(deadline);
+        resolve(response);
+      });
+      const deadline = setTimeout(() => request.destroy(new Error(`${method} ${url.pathname}: no answer`)), timeoutMs);
+      request.setTimeout(timeoutMs, () => request.destroy(new Error(`${method} ${url.pathname}: connection idle`)));
+      request.on('error', (error) => {
+        clearTimeout(deadline);
+        reject(error);
+      });
       request.end(body);
     });
   }

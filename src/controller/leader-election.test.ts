@@ -61,6 +61,7 @@ test('a leader whose renewals fail steps down within the renew deadline and does
     elector.start();
     await waitFor(async () => (elector.isLeader() ? true : undefined), { timeoutMs: 2_000, description: 'leading' });
     assert.equal(lease()?.spec?.holderIdentity, 'replica-a');
+    assert.equal(elector.leader, 'replica-a');
     assert.equal(lease()?.spec?.leaseTransitions, 0);
     const failedAt = Date.now();
     state.failing = true;

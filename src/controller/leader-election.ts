@@ -114,7 +114,12 @@ export class LeaderElector {
       // Jitter, as client-go does, so that replicas started together do not collide at every attempt.
       if (!(await pause(retryPeriodMs * (1 + Math.random() * 1.2), signal))) return;
     }
-    if (signal.aborted) return;
+    const releaseOnStop = this.options.releaseOnStop ?? true;
+    if (signal.aborted) {
+      // Acquired just as stop came.
+      if (releaseOnStop) await this.release();
+      return;
+    }
     const leadership = new AbortController();
     this.leading = true;
     this.options.onStartedLeading?.(leadership.signal);
@@ -130,7 +135,7 @@ export class LeaderElector {
     this.leading = false;
     leadership.abort();
     this.options.onStoppedLeading?.();
-    if (signal.aborted && (this.options.releaseOnStop ?? true)) await this.release();
+    if (signal.aborted && releaseOnStop) await this.release();
   }
 
   /** One attempt; false when another replica holds the lease or the API server could not be reached. */
@@ -138,7 +143,7 @@ export class LeaderElector {
     const { client, identity } = this.options;
     const call = { timeoutMs: Math.max(timeoutMs, 1), signal: this.stopping.signal };
     try {
-      // The leader first tries to renew the version it wrote last, saving a read; any failure falls back to one.
+      // The leader first renews the version it wrote last, saving a read; on a conflict it reads the lease anew.
       if (this.leading && this.lease) {
         try {
           this.observe(await client.request<Lease>('PUT', this.path, { ...call, body: this.claim(this.lease) }));
@@ -205,23 +210,30 @@ export class LeaderElector {
   }
 
   private async release(): Promise<void> {
-    const lease = this.lease;
-    if (!lease || lease.spec?.holderIdentity !== this.options.identity) return;
-    const now = microTime(Date.now());
-    const released: Lease = {
-      ...lease,
-      spec: {
-        leaseDurationSeconds: 1,
-        acquireTime: now,
-        renewTime: now,
-        leaseTransitions: lease.spec.leaseTransitions,
-      },
-    };
+    const { client, identity } = this.options;
+    const call = { timeoutMs: this.timing.retryPeriodMs };
     try {
-      await this.options.client.request('PUT', this.path, { body: released, timeoutMs: this.timing.retryPeriodMs });
+      // A renewal cut short by stop may still have been written, leaving the version known here stale: on a
+      // conflict, read the lease again and release it if it is still this replica's.
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        const lease = attempt === 0 ? this.lease : await client.request<Lease>('GET', this.path, call);
+        if (lease?.spec?.holderIdentity !== identity) return;
+        const now = microTime(Date.now());
+        const spec = {
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: lease.spec.leaseTransitions,
+        };
+        try {
+          this.lease = await client.request<Lease>('PUT', this.path, { ...call, body: { ...lease, spec } });
+          return;
+        } catch (error) {
+          if (!hasStatus(error, 409)) throw error;
+        }
+      }
     } catch (error) {
-      // 409: the lease changed meanwhile, so it is no longer this replica's to release.
-      if (!hasStatus(error, 409)) this.log(`leader election: releasing ${this.path}: ${(error as Error).message}`);
+      this.log(`leader election: releasing ${this.path}: ${(error as Error).message}`);
     }
   }
 }

@@ -1,8 +1,31 @@
-import { createPrivateKey, X509Certificate as NodeX509Certificate, webcrypto } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  generateKeyPair,
+  type KeyObject,
+  X509Certificate as NodeX509Certificate,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 import { isIP } from 'node:net';
-// @peculiar/x509 resolves its ASN.1 codecs through tsyringe, which needs the Reflect metadata API.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { promisify } from 'node:util';
+import { parseIp } from '../util/ip.ts';
+import {
+  bitString,
+  boolean,
+  children,
+  contextTag,
+  namedBits,
+  nullValue,
+  objectIdentifier,
+  octetString,
+  readElement,
+  sequence,
+  set,
+  time,
+  unsignedInteger,
+  utf8String,
+} from './der.ts';
 
 /**
  * Key algorithms every Kubernetes component accepts. ECDSA P-256 is the default: key generation takes well under a
@@ -31,76 +54,126 @@ export interface CertificateRequest {
   notBefore?: Date;
 }
 
-type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
+const OID = {
+  commonName: '2.5.4.3',
+  organization: '2.5.4.10',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  extendedKeyUsage: '2.5.29.37',
+  subjectAltName: '2.5.29.17',
+  subjectKeyIdentifier: '2.5.29.14',
+  authorityKeyIdentifier: '2.5.29.35',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+} as const;
 
-const subtle = webcrypto.subtle;
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-
-const ALGORITHMS: Record<
-  KeyAlgorithm,
-  { generate: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams; sign: webcrypto.Algorithm }
-> = {
-  'ECDSA-P256': {
-    generate: { name: 'ECDSA', namedCurve: 'P-256' },
-    sign: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams,
-  },
-  'RSA-2048': {
-    generate: {
-      name: 'RSASSA-PKCS1-v1_5',
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: 'SHA-256',
-    },
-    sign: { name: 'RSASSA-PKCS1-v1_5' },
-  },
-};
+/** Key usage bits (RFC 5280 4.2.1.3). */
+const KEY_USAGE = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Certificates start a little in the past so that clocks slightly behind still accept them. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
-async function generateKeyPair(algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
-  return (await subtle.generateKey(ALGORITHMS[algorithm].generate, true, ['sign', 'verify'])) as CryptoKeyPair;
+const generate = promisify(generateKeyPair);
+
+/** Generated off the event loop (RSA takes tens of milliseconds). */
+async function generateKeys(algorithm: KeyAlgorithm): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
+  return algorithm === 'ECDSA-P256'
+    ? generate('ec', { namedCurve: 'P-256' })
+    : generate('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
 }
 
-async function privateKeyToPem(key: CryptoKey): Promise<string> {
-  const der = await subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+function signatureAlgorithm(key: KeyObject): Buffer {
+  return key.asymmetricKeyType === 'ec'
+    ? sequence(objectIdentifier(OID.ecdsaWithSha256))
+    : sequence(objectIdentifier(OID.sha256WithRsa), nullValue());
 }
 
-function algorithmOfKey(pem: string): KeyAlgorithm {
-  const key = createPrivateKey(pem);
-  if (key.asymmetricKeyType === 'ec') return 'ECDSA-P256';
-  if (key.asymmetricKeyType === 'rsa') return 'RSA-2048';
-  throw new Error(`unsupported private key type ${key.asymmetricKeyType ?? 'unknown'}: use an ECDSA P-256 or RSA key`);
-}
-
-async function importSigningKey(pem: string): Promise<{ key: CryptoKey; algorithm: KeyAlgorithm }> {
-  const algorithm = algorithmOfKey(pem);
-  const der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
-  const key = await subtle.importKey('pkcs8', der, ALGORITHMS[algorithm].generate, false, ['sign']);
-  return { key, algorithm };
-}
-
-function nameOf(commonName: string, organizations: readonly string[] = []): x509.JsonName {
-  const name: x509.JsonName = [];
-  for (const organization of organizations) name.push({ O: [organization] });
-  name.push({ CN: [commonName] });
-  return name;
-}
-
-function randomSerial(): string {
-  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
-  bytes[0] = (bytes[0] ?? 0) & 0x7f; // keep the serial positive
-  return Buffer.from(bytes).toString('hex');
-}
-
-function subjectAltNameExtension(names: readonly string[]): x509.SubjectAlternativeNameExtension {
-  const unique = [...new Set(names.filter((name) => name.length > 0))];
-  return new x509.SubjectAlternativeNameExtension(
-    unique.map((name) => (isIP(name) ? { type: 'ip', value: name } : { type: 'dns', value: name })),
+function name(commonName: string, organizations: readonly string[] = []): Buffer {
+  const attribute = (oid: string, value: string) => set(sequence(objectIdentifier(oid), utf8String(value)));
+  return sequence(
+    ...organizations.map((organization) => attribute(OID.organization, organization)),
+    attribute(OID.commonName, commonName),
   );
+}
+
+function extension(oid: string, critical: boolean, value: Buffer): Buffer {
+  return sequence(objectIdentifier(oid), ...(critical ? [boolean(true)] : []), octetString(value));
+}
+
+/** RFC 5280's first method: the SHA-1 of the subjectPublicKey bits of a SubjectPublicKeyInfo. */
+function keyIdentifier(spki: Buffer): Buffer {
+  const info = readElement(spki, 0);
+  const publicKey = children(spki, info)[1];
+  if (!publicKey) throw new Error('malformed SubjectPublicKeyInfo');
+  return createHash('sha1')
+    .update(spki.subarray(publicKey.contentStart + 1, publicKey.end))
+    .digest();
+}
+
+function subjectAltNames(names: readonly string[]): Buffer {
+  const unique = [...new Set(names.filter((entry) => entry.length > 0))];
+  return sequence(
+    ...unique.map((entry) => {
+      if (!isIP(entry)) return contextTag(2, Buffer.from(entry, 'ascii'), false);
+      const ip = parseIp(entry);
+      const width = ip?.family === 4 ? 4 : 16;
+      const bytes = Buffer.alloc(width);
+      let value = ip?.value ?? 0n;
+      for (let index = width - 1; index >= 0; index -= 1) {
+        bytes[index] = Number(value & 0xffn);
+        value >>= 8n;
+      }
+      return contextTag(7, bytes, false);
+    }),
+  );
+}
+
+/** A positive 127-bit serial whose first byte is never zero, so its DER encoding has a fixed, minimal length. */
+function randomSerial(): Buffer {
+  const bytes = randomBytes(16);
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
+  return bytes;
+}
+
+interface TbsFields {
+  serial: Buffer;
+  issuer: Buffer;
+  subject: Buffer;
+  notBefore: Date;
+  validityDays: number;
+  spki: Buffer;
+  extensions: Buffer[];
+  signer: KeyObject;
+}
+
+function signCertificate(fields: TbsFields): string {
+  const algorithm = signatureAlgorithm(fields.signer);
+  const tbs = sequence(
+    contextTag(0, unsignedInteger(Buffer.from([2])), true),
+    unsignedInteger(fields.serial),
+    algorithm,
+    fields.issuer,
+    sequence(time(fields.notBefore), time(new Date(fields.notBefore.getTime() + fields.validityDays * DAY_MS))),
+    fields.subject,
+    fields.spki,
+    contextTag(3, sequence(...fields.extensions), true),
+  );
+  const signature = sign('sha256', tbs, fields.signer);
+  const der = sequence(tbs, algorithm, bitString(signature));
+  const base64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN CERTIFICATE-----\n${base64}${base64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
+}
+
+function privateKeyPem(key: KeyObject): string {
+  return key.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
+function startOf(notBefore: Date | undefined): Date {
+  // Whole seconds: X.509 times carry no fractions.
+  return new Date(Math.floor(((notBefore ?? new Date()).getTime() - CLOCK_SKEW_MS) / 1000) * 1000);
 }
 
 /** A self-signed certificate authority. */
@@ -108,68 +181,110 @@ export async function createCertificateAuthority(
   commonName: string,
   options: { validityDays: number; keyAlgorithm?: KeyAlgorithm; notBefore?: Date },
 ): Promise<CertificateAndKey> {
-  const algorithm = options.keyAlgorithm ?? DEFAULT_KEY_ALGORITHM;
-  const keys = await generateKeyPair(algorithm);
-  const notBefore = new Date((options.notBefore ?? new Date()).getTime() - CLOCK_SKEW_MS);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerial(),
-    name: nameOf(commonName),
-    notBefore,
-    notAfter: new Date(notBefore.getTime() + options.validityDays * DAY_MS),
-    keys,
-    signingAlgorithm: ALGORITHMS[algorithm].sign,
+  const keys = await generateKeys(options.keyAlgorithm ?? DEFAULT_KEY_ALGORITHM);
+  const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
+  const subject = name(commonName);
+  const usage = [KEY_USAGE.digitalSignature, KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign];
+  const certificatePem = signCertificate({
+    serial: randomSerial(),
+    issuer: subject,
+    subject,
+    notBefore: startOf(options.notBefore),
+    validityDays: options.validityDays,
+    spki,
     extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
-        true,
-      ),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      extension(OID.keyUsage, true, namedBits(usage)),
+      extension(OID.basicConstraints, true, sequence(boolean(true))),
+      extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spki))),
     ],
+    signer: keys.privateKey,
   });
-  return { certificatePem: certificate.toString('pem'), privateKeyPem: await privateKeyToPem(keys.privateKey) };
+  return { certificatePem, privateKeyPem: privateKeyPem(keys.privateKey) };
+}
+
+/** What signing with a CA needs from it, read once per CA: its subject (the leaves' issuer), key id and key. */
+interface Issuer {
+  subject: Buffer;
+  keyId: Buffer;
+  key: KeyObject;
+}
+
+const issuers = new Map<string, Issuer>();
+const ISSUER_CACHE_SIZE = 64;
+
+function issuerOf(ca: CertificateAndKey): Issuer {
+  const cacheKey = ca.certificatePem + ca.privateKeyPem;
+  const cached = issuers.get(cacheKey);
+  if (cached) return cached;
+  const der = new NodeX509Certificate(ca.certificatePem).raw;
+  const tbs = children(der, readElement(der, 0))[0];
+  if (!tbs) throw new Error('malformed CA certificate');
+  const fields = children(der, tbs);
+  // [0] version, serial, signature algorithm, issuer, validity, subject, subjectPublicKeyInfo, ..., [3] extensions
+  const offset = fields[0]?.tag === 0xa0 ? 1 : 0;
+  const subject = fields[offset + 4];
+  const spki = fields[offset + 5];
+  if (!subject || !spki) throw new Error('malformed CA certificate');
+  const keyId = subjectKeyIdentifierOf(der, fields) ?? keyIdentifier(der.subarray(spki.start, spki.end));
+  const issuer = { subject: der.subarray(subject.start, subject.end), keyId, key: createPrivateKey(ca.privateKeyPem) };
+  if (issuers.size >= ISSUER_CACHE_SIZE) issuers.delete(issuers.keys().next().value ?? '');
+  issuers.set(cacheKey, issuer);
+  return issuer;
+}
+
+/** The CA's own subjectKeyIdentifier, which chain building matches against the leaves' authorityKeyIdentifier. */
+function subjectKeyIdentifierOf(der: Buffer, tbsFields: ReturnType<typeof children>): Buffer | undefined {
+  const extensions = tbsFields.find((field) => field.tag === 0xa3);
+  const list = extensions && children(der, extensions)[0];
+  if (!list) return undefined;
+  const wanted = objectIdentifier(OID.subjectKeyIdentifier);
+  for (const entry of children(der, list)) {
+    const [oid, ...rest] = children(der, entry);
+    if (!oid || !der.subarray(oid.start, oid.end).equals(wanted)) continue;
+    const value = rest.at(-1);
+    if (!value) return undefined;
+    const inner = readElement(der, value.contentStart);
+    return der.subarray(inner.contentStart, inner.end);
+  }
+  return undefined;
 }
 
 /** A leaf certificate signed by `ca`. */
 export async function issueCertificate(ca: CertificateAndKey, request: CertificateRequest): Promise<CertificateAndKey> {
   const algorithm = request.keyAlgorithm ?? DEFAULT_KEY_ALGORITHM;
-  const [keys, signer] = await Promise.all([generateKeyPair(algorithm), importSigningKey(ca.privateKeyPem)]);
-  const caCertificate = new x509.X509Certificate(ca.certificatePem);
-  const notBefore = new Date((request.notBefore ?? new Date()).getTime() - CLOCK_SKEW_MS);
-  const keyUsage =
-    x509.KeyUsageFlags.digitalSignature | (algorithm === 'RSA-2048' ? x509.KeyUsageFlags.keyEncipherment : 0);
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(keyUsage, true),
-    new x509.ExtendedKeyUsageExtension(request.usages.map((usage) => x509.ExtendedKeyUsage[usage])),
-    await x509.AuthorityKeyIdentifierExtension.create(caCertificate, false),
+  const issuer = issuerOf(ca);
+  const keys = await generateKeys(algorithm);
+  const usage = [KEY_USAGE.digitalSignature, ...(algorithm === 'RSA-2048' ? [KEY_USAGE.keyEncipherment] : [])];
+  const extensions = [
+    extension(OID.keyUsage, true, namedBits(usage)),
+    extension(OID.extendedKeyUsage, false, sequence(...request.usages.map((usage) => objectIdentifier(OID[usage])))),
+    extension(OID.basicConstraints, true, sequence()),
+    extension(OID.authorityKeyIdentifier, false, sequence(contextTag(0, issuer.keyId, false))),
   ];
   if (request.subjectAltNames && request.subjectAltNames.length > 0) {
-    extensions.push(subjectAltNameExtension(request.subjectAltNames));
+    extensions.push(extension(OID.subjectAltName, false, subjectAltNames(request.subjectAltNames)));
   }
-  const certificate = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: nameOf(request.commonName, request.organizations),
-    issuer: caCertificate.subjectName,
-    notBefore,
-    notAfter: new Date(notBefore.getTime() + request.validityDays * DAY_MS),
-    publicKey: keys.publicKey,
-    signingKey: signer.key,
-    signingAlgorithm: ALGORITHMS[signer.algorithm].sign,
+  const certificatePem = signCertificate({
+    serial: randomSerial(),
+    issuer: issuer.subject,
+    subject: name(request.commonName, request.organizations),
+    notBefore: startOf(request.notBefore),
+    validityDays: request.validityDays,
+    spki: keys.publicKey.export({ type: 'spki', format: 'der' }),
     extensions,
+    signer: issuer.key,
   });
-  return { certificatePem: certificate.toString('pem'), privateKeyPem: await privateKeyToPem(keys.privateKey) };
+  return { certificatePem, privateKeyPem: privateKeyPem(keys.privateKey) };
 }
 
 /** A bare key pair (PEM), e.g. for signing service-account tokens. */
 export async function createKeyPair(
   keyAlgorithm: KeyAlgorithm = DEFAULT_KEY_ALGORITHM,
 ): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
-  const keys = await generateKeyPair(keyAlgorithm);
-  const spki = await subtle.exportKey('spki', keys.publicKey);
+  const keys = await generateKeys(keyAlgorithm);
   return {
-    privateKeyPem: await privateKeyToPem(keys.privateKey),
-    publicKeyPem: x509.PemConverter.encode(spki, 'PUBLIC KEY'),
+    privateKeyPem: privateKeyPem(keys.privateKey),
+    publicKeyPem: keys.publicKey.export({ type: 'spki', format: 'pem' }) as string,
   };
 }
 
