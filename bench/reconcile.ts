@@ -50,6 +50,7 @@ try {
     name: 'kamaji-manager',
     command: process.execPath,
     args: [
+      ...(process.env.MANAGER_NODE_FLAGS ?? '').split(' ').filter(Boolean),
       join(import.meta.dirname, '..', 'bin', 'kamaji.js'),
       'manager',
       `--kubeconfig=${harness.kubeconfigPath}`,

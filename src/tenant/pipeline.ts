@@ -65,15 +65,19 @@ export interface PipelineDependencies {
 
 /** While a datastore is unreachable or a load balancer pending, look again this often (events also wake us). */
 const RETRY_SOON_MS = 10_000;
+/** How long our own writes may take to show in the informers before a difference counts as a real change. */
+const INFORMER_LAG_MS = 5_000;
 /** Certificates are checked for renewal at least this often. */
 const RENEWAL_CHECK_MS = 6 * 60 * 60 * 1000;
 
 /**
- * What the last full pass produced for a tenant. When the inputs (tenant context and the Secrets' checksum
- * annotations) are the same as then, certificates need no second look until the next renewal check.
+ * What the last full pass produced for a tenant. While the tenant context and the Secrets' checksum annotations
+ * are as it left them, certificates need no second look until the next renewal check.
  */
 interface Converged {
-  inputs: string;
+  contextChecksum: string;
+  /** Secret name → the checksum annotation written on it. */
+  annotations: Map<string, string>;
   /** Secret name → checksum of its data, for the status. */
   secretChecksums: Map<string, string>;
   podTemplateChecksum: string;
@@ -148,11 +152,11 @@ export class TenantPipeline {
     const context = this.contextOf(tcp, spec, endpoint, dataStore);
     const rotate = tcp.metadata.annotations?.[ANNOTATION_ROTATE] !== undefined;
     const key = `${context.namespace}/${context.name}`;
-    const inputs = (annotations: ReadonlyMap<string, string>) =>
-      checksum([context, spec.dataStoreUsername, [...annotations].sort()]);
-    const observedInputs = inputs(this.deps.observed.secretChecksums(context.namespace, context.name));
+    const contextChecksum = checksum([context, spec.dataStoreUsername]);
     let converged = this.converged.get(key);
-    if (rotate || converged?.inputs !== observedInputs || this.now().getTime() - converged.at > RENEWAL_CHECK_MS) {
+    const freshness = converged && this.freshness(converged, contextChecksum, context);
+    let requeueAfterMs = RENEWAL_CHECK_MS;
+    if (rotate || !converged || freshness === 'stale') {
       const secrets = await this.step('secrets', () =>
         this.applySecrets(tcp, context, dataStore, spec.dataStoreUsername, rotate),
       );
@@ -160,13 +164,17 @@ export class TenantPipeline {
         dataStore.driver.ensureTenant({ schema: spec.dataStoreSchema, username: spec.dataStoreUsername }),
       );
       converged = {
-        inputs: inputs(new Map(secrets.map((secret) => [secret.name, secret.annotation]))),
+        contextChecksum,
+        annotations: new Map(secrets.map((secret) => [secret.name, secret.annotation])),
         secretChecksums: new Map(secrets.map((secret) => [secret.name, checksum(secret.data)])),
         // Any certificate or kubeconfig change must reach the pods: its checksum is part of the pod template.
         podTemplateChecksum: checksum(secrets.map((secret) => [secret.name, secret.data])),
         at: this.now().getTime(),
       };
       this.converged.set(key, converged);
+    } else if (freshness === 'lagging') {
+      // Our own writes are not in the informer yet; look again shortly in case a Secret really was changed.
+      requeueAfterMs = INFORMER_LAG_MS;
     }
     const deployment = await this.step('deployment', () =>
       this.applyDeployment(tcp, context, converged.podTemplateChecksum),
@@ -175,7 +183,25 @@ export class TenantPipeline {
     await this.step('status', () =>
       this.writeStatus(tcp, this.observedStatus(tcp, spec, endpoint, service, deployment, converged.secretChecksums)),
     );
-    return { requeueAfterMs: RENEWAL_CHECK_MS };
+    return { requeueAfterMs };
+  }
+
+  /**
+   * Whether the last full pass still holds: 'current' when the context and every Secret's checksum annotation are
+   * as it left them; 'lagging' when only Secrets it wrote a moment ago differ (the informer has not caught up);
+   * 'stale' otherwise, or when certificates are due for their periodic renewal check.
+   */
+  private freshness(
+    converged: Converged,
+    contextChecksum: string,
+    context: TenantContext,
+  ): 'current' | 'lagging' | 'stale' {
+    const age = this.now().getTime() - converged.at;
+    if (converged.contextChecksum !== contextChecksum || age > RENEWAL_CHECK_MS) return 'stale';
+    const observed = this.deps.observed.secretChecksums(context.namespace, context.name);
+    const differing = [...converged.annotations].filter(([name, annotation]) => observed.get(name) !== annotation);
+    if (differing.length === 0) return 'current';
+    return age < INFORMER_LAG_MS ? 'lagging' : 'stale';
   }
 
   // ---- steps ----

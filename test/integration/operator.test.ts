@@ -196,7 +196,7 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
     // The cluster IP is not routed on this host: reach the same server on loopback, which the certificate also names.
     const adminYaml = (await secretsOf('alpha')).get('alpha-admin-kubeconfig')?.['admin.conf'] ?? '';
     const admin = new KubeConfig();
-    admin.loadFromString(adminYaml.replace(/server: https:\/\/[^\n]+/, `server: https://127.0.0.1:${port}`));
+    admin.loadFromString(adminYaml.replace(/server: "?https:\/\/[^\n]+/, `server: "https://127.0.0.1:${port}"`));
     const version = await waitFor(() => admin.makeApiClient(VersionApi).getCode(), {
       timeoutMs: 60_000,
       intervalMs: 250,

@@ -35,7 +35,7 @@ test('kubeconfigs are kept on a second pass and reissued when the endpoint moves
   assert.deepEqual(await desiredKubeconfigSecrets(context, ca, existing, { rotate: false }), first);
   const moved = await desiredKubeconfigSecrets({ ...context, endpointPort: 31500 }, ca, existing, { rotate: false });
   const adminConf = (secrets: typeof first) => secrets[0]?.data['admin.conf'] ?? '';
-  assert.match(adminConf(moved), /server: https:\/\/192\.168\.1\.2:31500/);
+  assert.match(adminConf(moved), /server: "https:\/\/192\.168\.1\.2:31500"/);
   assert.equal(
     moved[1]?.data['controller-manager.conf'],
     first[1]?.data['controller-manager.conf'],

@@ -1,6 +1,5 @@
-import { parse } from 'yaml';
 import type { CertificateAndKey } from '../../pki/certificates.ts';
-import { buildKubeconfig, type Kubeconfig, kubeconfigToYaml } from '../../pki/kubeconfig.ts';
+import { buildKubeconfig, kubeconfigToYaml } from '../../pki/kubeconfig.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
 import {
@@ -20,20 +19,19 @@ interface KubeconfigIdentity {
 
 const decode = (base64: string | undefined): string => Buffer.from(base64 ?? '', 'base64').toString('utf8');
 
-/** The client certificate inside a stored kubeconfig, if it points at `server`; otherwise nothing to keep. */
+/**
+ * The client certificate inside a stored kubeconfig that we wrote (one cluster, one user) and that points at
+ * `server`; anything else is not kept, and is rewritten.
+ */
 function storedClient(yaml: string | undefined, server: string): CertificateAndKey | undefined {
   if (!yaml) return undefined;
-  try {
-    const stored = parse(yaml) as Partial<Kubeconfig>;
-    if (stored.clusters?.[0]?.cluster.server !== server) return undefined;
-    const user = stored.users?.[0]?.user;
-    return {
-      certificatePem: decode(user?.['client-certificate-data']),
-      privateKeyPem: decode(user?.['client-key-data']),
-    };
-  } catch {
-    return undefined;
-  }
+  const field = (key: string): string[] =>
+    [...yaml.matchAll(new RegExp(`^\\s*${key}: "([^"]*)"$`, 'gm'))].map((match) => match[1] ?? '');
+  const servers = field('server');
+  const certificates = field('client-certificate-data');
+  const keys = field('client-key-data');
+  if (servers.length !== 1 || servers[0] !== server || certificates.length !== 1 || keys.length !== 1) return undefined;
+  return { certificatePem: decode(certificates[0]), privateKeyPem: decode(keys[0]) };
 }
 
 async function kubeconfigFor(
