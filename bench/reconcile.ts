@@ -76,11 +76,32 @@ try {
   const listTenants = async () =>
     ((await custom.listNamespacedCustomObject(tcps)) as { items: TenantControlPlane[] }).items;
 
-  console.log('N\tprovision_s\tcpu_ms_per_tcp\trss_mib_per_tcp\trss_mib_total\tdelete_s');
+  /** Reconciles of TenantControlPlanes so far, from the manager's own metrics. */
+  const reconciles = () =>
+    new Promise<number>((resolve, reject) => {
+      request(`http://127.0.0.1:${probePort}/metrics`, (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        response.on('end', () => {
+          const lines = text
+            .split('\n')
+            .filter((line) => line.startsWith('controller_runtime_reconcile_total{controller="tenantcontrolplane"'));
+          resolve(lines.reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0));
+        });
+      })
+        .on('error', reject)
+        .end();
+    });
+
+  console.log(`manager RSS before any TCP: ${(usage(manager.pid).rssBytes / 1024 / 1024).toFixed(0)} MiB`);
+  console.log('N\tprovision_s\tcpu_ms_per_tcp\trss_mib_per_tcp\trss_mib_total\treconciles_per_tcp\tdelete_s');
   let round = 0;
   for (const n of rounds) {
     round += 1;
     const before = usage(manager.pid);
+    const reconcilesBefore = await reconciles();
     const started = performance.now();
     const names = Array.from({ length: n }, (_, index) => `r${round}-t${index}`);
     await Promise.all(
@@ -112,6 +133,7 @@ try {
     // Let the last status writes and events settle before reading memory.
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const after = usage(manager.pid);
+    const reconcilesPerTcp = ((await reconciles()) - reconcilesBefore) / n;
     const schemas = (await listTenants()).map((tcp) => tcp.spec.dataStoreSchema ?? '');
 
     const deleteStarted = performance.now();
@@ -140,6 +162,7 @@ try {
         (((after.cpuSeconds - before.cpuSeconds) * 1000) / n).toFixed(1),
         (mib(after.rssBytes - before.rssBytes) / n).toFixed(3),
         mib(after.rssBytes).toFixed(0),
+        reconcilesPerTcp.toFixed(1),
         deleteSeconds.toFixed(1),
       ].join('\t'),
     );

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { ClusterAccess } from './cluster-access.ts';
 
 /** Where a kind of object lives in the API: enough to build its URLs without a discovery round trip. */
 export interface ResourceType {
@@ -94,16 +96,22 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * client-node types say Date.
  */
 export class KubeClient {
-  private readonly config: KubeConfig;
+  private readonly access: ClusterAccess;
   private readonly server: string;
   private readonly agent: HttpAgent;
 
-  constructor(config: KubeConfig, options: { maxSockets?: number } = {}) {
-    const cluster = config.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
-    this.config = config;
-    this.server = cluster.server.replace(/\/+$/, '');
-    const poolOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
+  constructor(access: ClusterAccess, options: { maxSockets?: number } = {}) {
+    this.access = access;
+    this.server = access.server.replace(/\/+$/, '');
+    // TLS settings live on the agent, so that pooled connections are reused across calls.
+    const poolOptions = {
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? 32,
+      ca: access.caPem,
+      cert: access.certificatePem,
+      key: access.keyPem,
+      rejectUnauthorized: !access.insecureSkipTlsVerify,
+    };
     this.agent = this.server.startsWith('https:') ? new HttpsAgent(poolOptions) : new HttpAgent(poolOptions);
   }
 
@@ -129,38 +137,25 @@ export class KubeClient {
     this.agent.destroy();
   }
 
+  private bearerToken(): string | undefined {
+    // Read per call: a projected service-account token is rotated by the kubelet.
+    return this.access.tokenFile ? readFileSync(this.access.tokenFile, 'utf8').trim() : this.access.token;
+  }
+
   private async send(method: string, path: string, options: CallOptions): Promise<IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }
-    // Credentials are applied per call: exec plugins and token files may rotate them.
-    const credentials: RequestOptions = {};
-    await this.config.applyToHTTPSOptions(credentials);
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers: Record<string, string> = {
-      ...(credentials.headers as Record<string, string> | undefined),
-      Accept: options.accept ?? 'application/json',
-    };
+    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json' };
+    const token = this.bearerToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) {
       headers['Content-Type'] = options.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
-    const requestOptions: RequestOptions = {
-      method,
-      headers,
-      auth: credentials.auth,
-      ca: credentials.ca,
-      cert: credentials.cert,
-      key: credentials.key,
-      pfx: credentials.pfx,
-      passphrase: credentials.passphrase,
-      servername: credentials.servername,
-      rejectUnauthorized: credentials.rejectUnauthorized,
-      // A proxy needs the agent client-node built for it; otherwise our keep-alive pool.
-      agent: this.config.getCurrentCluster()?.proxyUrl ? credentials.agent : this.agent,
-      signal: options.signal,
-    };
+    const requestOptions: RequestOptions = { method, headers, agent: this.agent, signal: options.signal };
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {

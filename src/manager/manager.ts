@@ -1,15 +1,10 @@
 import { hostname } from 'node:os';
-import {
-  KubeConfig,
-  type KubernetesObject,
-  type V1Deployment,
-  type V1Node,
-  type V1Service,
-} from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Node, V1Service } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import { type TenantControlPlane, VERSION_STATUSES } from '../api/v1alpha1/tenant-control-plane.ts';
 import { CHECKSUM_ANNOTATION } from '../controller/apply.ts';
+import { loadClusterAccess } from '../controller/cluster-access.ts';
 import { EventRecorder } from '../controller/events.ts';
 import { cachesSynced, type ProbeServer, startProbeServer } from '../controller/health.ts';
 import { Informer } from '../controller/informer.ts';
@@ -89,10 +84,7 @@ function specOrMetadataChanged(previous: TenantControlPlane, next: TenantControl
  */
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const log = options.log ?? logToStderr;
-  const config = new KubeConfig();
-  if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
-  else config.loadFromDefault();
-  const client = new KubeClient(config);
+  const client = new KubeClient(loadClusterAccess(options.kubeconfig));
   const registry = new Registry();
   registerProcessMetrics(registry);
 

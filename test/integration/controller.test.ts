@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { KubeConfig, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import {
   applyIfChanged,
   CHECKSUM_ANNOTATION,
@@ -10,6 +10,7 @@ import {
   serverSideApply,
   withChecksum,
 } from '../../src/controller/apply.ts';
+import { accessFromKubeconfig, type ClusterAccess } from '../../src/controller/cluster-access.ts';
 import { EventRecorder } from '../../src/controller/events.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import {
@@ -93,29 +94,21 @@ const widgets: ResourceType = {
 
 describe('controller machinery against a real kube-apiserver', () => {
   const harness = useControlPlane();
-  let config: KubeConfig;
+  let access: ClusterAccess;
   let client: KubeClient;
 
   const configMapPath = (name?: string) => resourcePath(builtinResources.configMap, { namespace: NAMESPACE, name });
 
   before(async () => {
-    config = new KubeConfig();
-    config.loadFromString(harness().kubeconfigYaml);
-    client = new KubeClient(config);
+    access = accessFromKubeconfig(harness().kubeconfigYaml, harness().dir);
+    client = new KubeClient(access);
     await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name: NAMESPACE } } });
   });
   after(() => client?.close());
 
   test('an informer sees adds, updates and deletes, and resumes where it was after its connection is cut', async (t) => {
     const relay = await startRelay(new URL(harness().apiserverUrl));
-    const relayed = new KubeConfig();
-    const [cluster] = config.getClusters();
-    relayed.loadFromOptions({
-      clusters: [{ ...cluster!, server: relay.url }],
-      users: config.getUsers(),
-      contexts: config.getContexts(),
-      currentContext: config.getCurrentContext(),
-    });
+    const relayed = { ...access, server: relay.url };
     const recording = new RecordingClient(relayed);
     const informer = new Informer({
       client: recording,
