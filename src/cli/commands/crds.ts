@@ -1,4 +1,3 @@
-import { customResourceDefinitionsYaml } from '../../api/crds.ts';
 import type { Command } from '../command.ts';
 
 export const crdsCommand: Command = {
@@ -6,6 +5,8 @@ export const crdsCommand: Command = {
   summary: 'Print the kamaji.clastix.io CustomResourceDefinitions as YAML (e.g. for kubectl apply -f -)',
   usage: '',
   async run() {
+    // Loaded on use: building the CRDs pulls in @kubernetes/client-node, which no other command needs.
+    const { customResourceDefinitionsYaml } = await import('../../api/crds.ts');
     process.stdout.write(customResourceDefinitionsYaml());
     return 0;
   },
