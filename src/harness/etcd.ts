@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { enableAuthentication } from '../datastore/etcd/access.ts';
 import { connectEtcd, type EtcdConnection } from '../datastore/etcd/connection.ts';
 import type { CertificateAndKey } from '../pki/certificates.ts';
-import { exitedWithLog, type SupervisedProcess, type Supervisor } from '../process/supervisor.ts';
+import { exitedWithLog, type ProcessSpec, type SupervisedProcess, type Supervisor } from '../process/supervisor.ts';
 import { waitFor } from '../util/wait.ts';
 
 export interface EtcdLayout {
   name: string;
+  /** The address clients reach it on; peers stay on loopback (a single member). */
+  clientHost: string;
   dataDir: string;
   clientPort: number;
   peerPort: number;
@@ -16,9 +18,9 @@ export interface EtcdLayout {
   trustedCaFile: string;
 }
 
-/** etcd serving TLS on loopback and accepting only clients with a certificate signed by its CA. */
+/** etcd serving TLS and accepting only clients with a certificate signed by its CA. */
 export function etcdArgs(layout: EtcdLayout): string[] {
-  const client = `https://127.0.0.1:${layout.clientPort}`;
+  const client = `https://${layout.clientHost}:${layout.clientPort}`;
   const peer = `http://127.0.0.1:${layout.peerPort}`;
   return [
     `--name=${layout.name}`,
@@ -47,6 +49,10 @@ export interface RunningEtcd {
 export interface EtcdStartOptions {
   supervisor: Supervisor;
   binary: string;
+  /** Where clients reach it; 127.0.0.1 by default. */
+  clientHost?: string;
+  /** How to start the process, e.g. inside a network namespace; `supervisor.start` by default. */
+  launch?: (spec: ProcessSpec) => SupervisedProcess | Promise<SupervisedProcess>;
   dir: string;
   clientPort: number;
   peerPort: number;
@@ -69,13 +75,22 @@ export async function startEtcd(options: EtcdStartOptions): Promise<RunningEtcd>
   await writeFile(files.certFile, options.server.certificatePem);
   await writeFile(files.keyFile, options.server.privateKeyPem, { mode: 0o600 });
   await writeFile(files.trustedCaFile, options.ca.certificatePem);
-  const etcd = options.supervisor.start({
+  const clientHost = options.clientHost ?? '127.0.0.1';
+  const launch = options.launch ?? ((spec: ProcessSpec) => options.supervisor.start(spec));
+  const etcd = await launch({
     name: 'etcd',
     command: options.binary,
-    args: etcdArgs({ name: 'etcd', dataDir, clientPort: options.clientPort, peerPort: options.peerPort, ...files }),
+    args: etcdArgs({
+      name: 'etcd',
+      clientHost,
+      dataDir,
+      clientPort: options.clientPort,
+      peerPort: options.peerPort,
+      ...files,
+    }),
     logFile: join(options.dir, 'etcd.log'),
   });
-  const endpoint = `127.0.0.1:${options.clientPort}`;
+  const endpoint = `${clientHost}:${options.clientPort}`;
   const root: EtcdConnection = {
     endpoints: [endpoint],
     caCertificatePem: options.ca.certificatePem,

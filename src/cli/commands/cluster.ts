@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_STATE_DIR, logFile, stateLayout } from '../../cluster/state.ts';
+import { type Command, UsageError } from '../command.ts';
+
+const stateDirOption = { 'state-dir': { type: 'string', default: DEFAULT_STATE_DIR } } as const;
+const stateDirHelp = {
+  'state-dir': `where this instance keeps everything (default ${DEFAULT_STATE_DIR}); two dirs never collide`,
+};
+const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'kamaji.js');
+
+function layoutOf(values: Record<string, unknown>) {
+  return stateLayout(resolve(String(values['state-dir'])));
+}
+
+function requireRoot(command: string): void {
+  if (process.getuid?.() !== 0)
+    throw new UsageError(`${command} needs root (network namespaces, mounts, containerd): run it with sudo`);
+}
+
+/** Prints the log of the owner process as it grows, until `done` says stop. */
+async function follow(file: string, done: () => Promise<boolean>): Promise<void> {
+  let printed = 0;
+  for (;;) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (text.length > printed) {
+      process.stderr.write(text.slice(printed));
+      printed = text.length;
+    }
+    if (await done()) return;
+    await sleep(200);
+  }
+}
+
+const up: Command = {
+  name: 'up',
+  summary: 'Bring up a local admin cluster (kubeadm), Kamaji in it, and a demo tenant; a second run is a no-op',
+  usage: '[--state-dir DIR]',
+  options: { ...stateDirOption, foreground: { type: 'boolean', default: false } },
+  optionHelp: { ...stateDirHelp, foreground: 'run as the supervising owner process instead of starting one' },
+  async run({ values }) {
+    requireRoot('kamaji up');
+    const layout = layoutOf(values);
+    const { bringUp, completedUp, OWNER_PROCESS } = await import('../../cluster/up.ts');
+    const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
+    if (values.foreground) {
+      const summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`));
+      process.stderr.write(`kamaji up: done. Use the tenant with:\n  ${summary.tenantCommand}\n`);
+      // Stay: this process owns (supervises) the cluster's processes until `kamaji down`.
+      await new Promise(() => undefined);
+      return 0;
+    }
+    const already = await completedUp(layout);
+    if (already) {
+      process.stdout.write(
+        `kamaji is already up in ${layout.root}. Use the tenant with:\n  ${already.tenantCommand}\n`,
+      );
+      return 0;
+    }
+    if ((await recordedPid(layout, OWNER_PROCESS)) === undefined) {
+      mkdirSync(layout.dirs.logs, { recursive: true });
+      const log = openSync(logFile(layout, 'up'), 'w');
+      const owner = spawn(process.execPath, [BIN, 'up', '--foreground', `--state-dir=${layout.root}`], {
+        detached: true,
+        stdio: ['ignore', log, log],
+      });
+      closeSync(log);
+      owner.unref();
+      if (owner.pid === undefined) throw new Error(`could not start the owner process ${process.execPath}`);
+      await recordProcess(layout, OWNER_PROCESS, owner.pid);
+    }
+    let summary: Awaited<ReturnType<typeof completedUp>>;
+    await follow(logFile(layout, 'up'), async () => {
+      summary = await completedUp(layout);
+      return summary !== undefined || (await recordedPid(layout, OWNER_PROCESS)) === undefined;
+    });
+    if (!summary) {
+      process.stderr.write(
+        `kamaji up failed (see above). Fix and run "kamaji up" again to resume, or "kamaji down" to clean.\n`,
+      );
+      return 1;
+    }
+    process.stdout.write(`Use the tenant with:\n  ${summary.tenantCommand}\n`);
+    return 0;
+  },
+};
+
+const down: Command = {
+  name: 'down',
+  summary: 'Stop everything up started and remove its mounts, network namespace, links and cgroups',
+  usage: '[--state-dir DIR] [--purge]',
+  options: { ...stateDirOption, purge: { type: 'boolean', default: false } },
+  optionHelp: { ...stateDirHelp, purge: 'also delete the state dir (the cluster and its data)' },
+  async run({ values }) {
+    requireRoot('kamaji down');
+    const { bringDown } = await import('../../cluster/up.ts');
+    await bringDown(layoutOf(values), { purge: values.purge === true });
+    process.stderr.write('kamaji down: done\n');
+    return 0;
+  },
+};
+
+const status: Command = {
+  name: 'status',
+  summary: 'Show the admin cluster components and each tenant with its status',
+  usage: '[--state-dir DIR]',
+  options: stateDirOption,
+  optionHelp: stateDirHelp,
+  async run({ values }) {
+    const { clusterStatus } = await import('../../cluster/status.ts');
+    process.stdout.write(await clusterStatus(layoutOf(values)));
+    return 0;
+  },
+};
+
+const kubeconfig: Command = {
+  name: 'kubeconfig',
+  summary: "Print a tenant's admin kubeconfig, usable from this host",
+  usage: '<tenant> [-n namespace] [--state-dir DIR]',
+  options: { ...stateDirOption, namespace: { type: 'string', short: 'n', default: 'default' } },
+  optionHelp: { ...stateDirHelp, namespace: 'namespace of the TenantControlPlane (default "default")' },
+  async run({ values, positionals }) {
+    const [tenant] = positionals;
+    if (!tenant || positionals.length > 1) throw new UsageError('name exactly one TenantControlPlane');
+    const { tenantKubeconfig } = await import('../../cluster/status.ts');
+    process.stdout.write(await tenantKubeconfig(layoutOf(values), String(values.namespace), tenant));
+    return 0;
+  },
+};
+
+export const clusterCommands: readonly Command[] = [up, down, status, kubeconfig];

@@ -1,0 +1,133 @@
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import { customResourceDefinitionManifest, KINDS } from '../api/crd-manifests.ts';
+import type { DataStore } from '../api/v1alpha1/datastore.ts';
+import { API_VERSION, GROUP } from '../api/v1alpha1/group-version.ts';
+import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
+import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
+import { serverSideApply } from '../controller/apply.ts';
+import { builtinResources, type KubeClient, type ResourceType, resourcePath } from '../controller/kube-client.ts';
+import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
+import { waitFor } from '../util/wait.ts';
+import type { DatastoreEtcd } from './datastore-etcd.ts';
+
+export const KAMAJI_NAMESPACE = 'kamaji-system';
+export const DEFAULT_DATASTORE = 'default';
+const DATASTORE_SECRET = 'default-datastore-certificates';
+
+const crdResource = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  plural: 'customresourcedefinitions',
+  namespaced: false,
+} as const satisfies ResourceType;
+const namespaceResource = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false } as const;
+
+const base64 = (text: string | undefined) => Buffer.from(text ?? '').toString('base64');
+
+/** The shared etcd as a DataStore: its CA and root client certificate in a Secret, referenced by key. */
+export function dataStoreObjects(datastore: DatastoreEtcd): { secret: V1Secret; dataStore: DataStore } {
+  const reference = (keyPath: string) => ({
+    secretReference: { name: DATASTORE_SECRET, namespace: KAMAJI_NAMESPACE, keyPath },
+  });
+  return {
+    secret: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: DATASTORE_SECRET, namespace: KAMAJI_NAMESPACE },
+      type: 'Opaque',
+      data: {
+        'ca.crt': base64(datastore.ca.certificatePem),
+        'ca.key': base64(datastore.ca.privateKeyPem),
+        'tls.crt': base64(datastore.root.clientCertificatePem),
+        'tls.key': base64(datastore.root.clientKeyPem),
+      },
+    },
+    dataStore: {
+      apiVersion: API_VERSION,
+      kind: 'DataStore',
+      metadata: { name: DEFAULT_DATASTORE },
+      spec: {
+        driver: 'etcd',
+        endpoints: [datastore.endpoint],
+        tlsConfig: {
+          certificateAuthority: { certificate: reference('ca.crt'), privateKey: reference('ca.key') },
+          clientCertificate: { certificate: reference('tls.crt'), privateKey: reference('tls.key') },
+        },
+      },
+    },
+  };
+}
+
+/** A tenant as a user would write it, reachable from the host on a node port. */
+export function tenantControlPlaneManifest(name: string, namespace: string, nodePort: number): TenantControlPlane {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'TenantControlPlane',
+    metadata: { name, namespace },
+    spec: {
+      controlPlane: { deployment: { replicas: 1 }, service: { serviceType: 'NodePort' } },
+      kubernetes: { version: KUBERNETES_VERSION, kubelet: { cgroupfs: 'cgroupfs' } },
+      networkProfile: { port: nodePort },
+    },
+  };
+}
+
+/** CRDs (waiting until they are served), the kamaji-system namespace, and the default DataStore. */
+export async function installKamaji(client: KubeClient, datastore: DatastoreEtcd): Promise<void> {
+  for (const kind of KINDS) {
+    await serverSideApply(client, crdResource, customResourceDefinitionManifest(kind) as KubernetesObject);
+  }
+  await waitFor(
+    async () => {
+      for (const kind of KINDS) {
+        const crd = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>(
+          'GET',
+          resourcePath(crdResource, { name: `${kind.plural}.${GROUP}` }),
+        );
+        if (
+          !crd.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True')
+        ) {
+          return undefined;
+        }
+      }
+      return true;
+    },
+    { timeoutMs: 30_000, description: 'the kamaji.clastix.io CRDs to be served' },
+  );
+  await serverSideApply(client, namespaceResource, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: KAMAJI_NAMESPACE },
+  });
+  const { secret, dataStore } = dataStoreObjects(datastore);
+  await serverSideApply(client, builtinResources.secret, secret);
+  await serverSideApply(client, dataStoreResource, dataStore as KubernetesObject);
+}
+
+export async function applyTenantControlPlane(client: KubeClient, tcp: TenantControlPlane): Promise<void> {
+  await serverSideApply(client, tenantControlPlaneResource, tcp as KubernetesObject);
+}
+
+/** Waits for a TCP to be Ready; a timeout says what its status and conditions last were. */
+export async function waitForTenantReady(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+): Promise<TenantControlPlane> {
+  return waitFor(
+    async () => {
+      const tcp = await client.request<TenantControlPlane>(
+        'GET',
+        resourcePath(tenantControlPlaneResource, { namespace, name }),
+      );
+      const status = tcp.status?.kubernetesResources?.version?.status;
+      if (status === 'Ready') return tcp;
+      const notReady = (tcp.status?.conditions ?? []).filter((condition) => condition.status !== 'True');
+      throw new Error(
+        `status ${status ?? 'none'}${notReady.map((condition) => `; ${condition.type}: ${condition.message}`).join('')}`,
+      );
+    },
+    { timeoutMs, intervalMs: 250, description: `TenantControlPlane ${namespace}/${name} to be Ready` },
+  );
+}

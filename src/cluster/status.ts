@@ -1,0 +1,68 @@
+import type { V1Secret } from '@kubernetes/client-node';
+import { tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
+import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
+import { loadClusterAccess } from '../controller/cluster-access.ts';
+import { builtinResources, KubeClient, resourcePath } from '../controller/kube-client.ts';
+import { objectNames } from '../tenant/names.ts';
+import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
+import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
+import { recordedPid } from './pid-files.ts';
+import type { StateLayout } from './state.ts';
+import { hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS } from './up.ts';
+
+function adminClient(layout: StateLayout): KubeClient {
+  return new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
+}
+
+/** The admin components (running or not, with pids) and every tenant with its status and endpoint. */
+export async function clusterStatus(layout: StateLayout): Promise<string> {
+  const node = await adminNodeStatus(layout);
+  const lines = [`state dir ${layout.root} (node ${layout.names.nodeName}, address ${layout.network.nodeAddress})`];
+  const processes = [OWNER_PROCESS, ...NODE_PROCESSES, DATASTORE_ETCD_PROCESS, MANAGER_PROCESS];
+  for (const name of processes) {
+    const pid = await recordedPid(layout, name);
+    lines.push(`  ${name.padEnd(16)} ${pid === undefined ? 'not running' : `running (pid ${pid})`}`);
+  }
+  lines.push(
+    `  ${'node box'.padEnd(16)} ${node.boxExists ? 'present' : 'absent'}, kubeadm ${node.initialized ? 'initialised' : 'not run'}`,
+  );
+  if (!node.boxExists) return `${lines.join('\n')}\n`;
+  const client = adminClient(layout);
+  try {
+    const { items } = await client.request<{ items: TenantControlPlane[] }>(
+      'GET',
+      resourcePath(tenantControlPlaneResource),
+    );
+    lines.push('tenants:');
+    if (items.length === 0) lines.push('  (none)');
+    for (const tcp of items) {
+      const version = tcp.status?.kubernetesResources?.version;
+      lines.push(
+        `  ${`${tcp.metadata.namespace}/${tcp.metadata.name}`.padEnd(28)} ${(version?.status ?? 'Unknown').padEnd(13)} ` +
+          `${version?.version ?? tcp.spec.kubernetes.version}  ${tcp.status?.controlPlaneEndpoint ?? ''}`,
+      );
+    }
+  } catch (error) {
+    lines.push(`tenants: the admin API server does not answer (${(error as Error).message})`);
+  } finally {
+    client.close();
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The tenant's admin.conf; its server is the NodePort on the node address, which this host reaches. */
+export async function tenantKubeconfig(layout: StateLayout, namespace: string, name: string): Promise<string> {
+  const client = adminClient(layout);
+  try {
+    const secretName = objectNames(name).adminKubeconfigSecret;
+    const secret = await client.request<V1Secret>(
+      'GET',
+      resourcePath(builtinResources.secret, { namespace, name: secretName }),
+    );
+    const data = secret.data?.['admin.conf'];
+    if (!data) throw new Error(`Secret ${namespace}/${secretName} has no admin.conf yet: is the tenant provisioned?`);
+    return Buffer.from(data, 'base64').toString('utf8');
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,185 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadClusterAccess } from '../controller/cluster-access.ts';
+import { KubeClient } from '../controller/kube-client.ts';
+import { Supervisor, tailFile } from '../process/supervisor.ts';
+import { ensureComponents } from '../toolchain/ensure.ts';
+import { startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
+import { DATASTORE_ETCD_PROCESS, ensureDatastoreEtcd } from './datastore-etcd.ts';
+import {
+  applyTenantControlPlane,
+  DEFAULT_DATASTORE,
+  installKamaji,
+  tenantControlPlaneManifest,
+  waitForTenantReady,
+} from './kamaji-install.ts';
+import { adminKubeconfigPath } from './kubeadm.ts';
+import { recordedPid, recordProcess, stopRecordedProcess } from './pid-files.ts';
+import { logFile, type StateLayout, stateLayout } from './state.ts';
+
+export const DEMO_TENANT = { name: 'demo', namespace: 'default', nodePort: 31443 } as const;
+export const MANAGER_PROCESS = 'manager';
+export const OWNER_PROCESS = 'owner';
+const TENANT_READY_TIMEOUT_MS = 300_000;
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kamaji.js');
+
+/** Written when `up` has finished; its presence (with a live owner) makes a second `up` a no-op. */
+export function upSummaryFile(layout: StateLayout): string {
+  return join(layout.root, 'up.json');
+}
+
+export function hostKubeconfigPath(layout: StateLayout): string {
+  return join(layout.root, 'admin.kubeconfig');
+}
+
+export interface UpSummary {
+  stateDir: string;
+  adminKubeconfig: string;
+  tenantCommand: string;
+}
+
+interface Step {
+  name: string;
+  /** Logs worth showing when the step fails. */
+  logs: string[];
+  run: () => Promise<void>;
+}
+
+/**
+ * Runs steps in order, printing each with its duration; a failed step is named with the tail of its components'
+ * logs. Whatever started keeps its state on disk, so `up` resumes and `down` cleans.
+ */
+async function runSteps(steps: readonly Step[], report: (line: string) => void): Promise<void> {
+  const started = Date.now();
+  for (const step of steps) {
+    const stepStarted = Date.now();
+    report(`… ${step.name}`);
+    try {
+      await step.run();
+    } catch (error) {
+      const tails = await Promise.all(step.logs.map(async (file) => `--- ${file}\n${await tailFile(file, 25)}`));
+      throw new Error(`step "${step.name}" failed: ${(error as Error).message}\n${tails.join('\n')}`);
+    }
+    report(
+      `✓ ${step.name} (${((Date.now() - stepStarted) / 1000).toFixed(1)}s, ${((Date.now() - started) / 1000).toFixed(1)}s in all)`,
+    );
+  }
+}
+
+/**
+ * The whole main job, run by the owner process that then stays to supervise: the admin node (kubeadm, containerd,
+ * kubelet, kube-proxy), the shared etcd DataStore, Kamaji's CRDs, the manager, and a demo tenant, Ready.
+ */
+export async function bringUp(stateDir: string, report: (line: string) => void): Promise<UpSummary> {
+  const supervisor = new Supervisor();
+  const layout = stateLayout(stateDir);
+  await recordProcess(layout, OWNER_PROCESS, process.pid);
+  let client: KubeClient | undefined;
+  let datastore: Awaited<ReturnType<typeof ensureDatastoreEtcd>> | undefined;
+  let box: Awaited<ReturnType<typeof startAdminNode>>['box'] | undefined;
+  const nodeLogs = ['containerd', 'kubelet', 'kubeadm-init'].map((name) => logFile(layout, name));
+  const summary: UpSummary = {
+    stateDir: layout.root,
+    adminKubeconfig: hostKubeconfigPath(layout),
+    tenantCommand: `kubectl --kubeconfig <(npx kamaji kubeconfig ${DEMO_TENANT.name} --state-dir ${layout.root}) get ns`,
+  };
+  await runSteps(
+    [
+      {
+        name: 'toolchain (Kubernetes, etcd)',
+        logs: [],
+        run: async () => {
+          await ensureComponents([
+            'kube-apiserver',
+            'kube-controller-manager',
+            'kube-scheduler',
+            'kubelet',
+            'kube-proxy',
+            'kubeadm',
+            'etcd',
+          ]);
+        },
+      },
+      {
+        name: 'admin node: box, containerd, images, kubeadm init, kubelet, kube-proxy',
+        logs: nodeLogs,
+        run: async () => {
+          box = (await startAdminNode({ stateDir, supervisor, report: (line) => report(`  ${line}`) })).box;
+        },
+      },
+      { name: 'admin node Ready', logs: nodeLogs, run: () => waitForNodeReady(layout) },
+      {
+        name: 'shared etcd DataStore (TLS, client certificates, auth on)',
+        logs: [logFile(layout, DATASTORE_ETCD_PROCESS)],
+        run: async () => {
+          const etcd = (await ensureComponents(['etcd'])).get('etcd');
+          if (!box || !etcd) throw new Error('the admin node box is not up');
+          datastore = await ensureDatastoreEtcd(box, supervisor, etcd.path);
+        },
+      },
+      {
+        name: 'Kamaji CRDs and the default DataStore',
+        logs: [],
+        run: async () => {
+          await writeFile(hostKubeconfigPath(layout), await readFile(adminKubeconfigPath(layout)), { mode: 0o600 });
+          client = new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
+          if (!datastore) throw new Error('the DataStore etcd is not up');
+          await installKamaji(client, datastore);
+        },
+      },
+      {
+        name: 'kamaji manager',
+        logs: [logFile(layout, MANAGER_PROCESS)],
+        run: async () => {
+          if ((await recordedPid(layout, MANAGER_PROCESS)) !== undefined) return;
+          const manager = supervisor.start({
+            name: MANAGER_PROCESS,
+            command: process.execPath,
+            args: [
+              BIN,
+              'manager',
+              `--kubeconfig=${hostKubeconfigPath(layout)}`,
+              `--datastore=${DEFAULT_DATASTORE}`,
+              '--probe-address=127.0.0.1:0',
+            ],
+            logFile: logFile(layout, MANAGER_PROCESS),
+          });
+          await recordProcess(layout, MANAGER_PROCESS, manager.pid);
+        },
+      },
+      {
+        name: `demo tenant ${DEMO_TENANT.namespace}/${DEMO_TENANT.name} Ready`,
+        logs: [logFile(layout, MANAGER_PROCESS), logFile(layout, 'kubelet')],
+        run: async () => {
+          if (!client) throw new Error('no admin cluster client');
+          await applyTenantControlPlane(
+            client,
+            tenantControlPlaneManifest(DEMO_TENANT.name, DEMO_TENANT.namespace, DEMO_TENANT.nodePort),
+          );
+          await waitForTenantReady(client, DEMO_TENANT.namespace, DEMO_TENANT.name, TENANT_READY_TIMEOUT_MS);
+        },
+      },
+    ],
+    report,
+  );
+  client?.close();
+  await writeFile(upSummaryFile(layout), JSON.stringify(summary));
+  return summary;
+}
+
+/** The summary of a completed `up` whose owner still runs; undefined otherwise. */
+export async function completedUp(layout: StateLayout): Promise<UpSummary | undefined> {
+  if ((await recordedPid(layout, OWNER_PROCESS)) === undefined) return undefined;
+  const text = await readFile(upSummaryFile(layout), 'utf8').catch(() => undefined);
+  return text ? (JSON.parse(text) as UpSummary) : undefined;
+}
+
+/** Stops everything `up` started, from any state; with `purge`, the state dir goes too. */
+export async function bringDown(layout: StateLayout, options: { purge: boolean }): Promise<void> {
+  await rm(upSummaryFile(layout), { force: true });
+  await stopRecordedProcess(layout, MANAGER_PROCESS);
+  await stopRecordedProcess(layout, DATASTORE_ETCD_PROCESS);
+  await stopAdminNode(layout, { removeState: false });
+  await stopRecordedProcess(layout, OWNER_PROCESS);
+  if (options.purge) await stopAdminNode(layout, { removeState: true });
+}
