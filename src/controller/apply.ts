@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
-import { type KubeClient, type ResourceType, resourcePath } from './kube-client.ts';
+import { hasStatus, type KubeClient, type ObjectLocation, type ResourceType, resourcePath } from './kube-client.ts';
 
 export const FIELD_MANAGER = 'kamaji';
 /** Written on every object kamaji applies with `applyIfChanged`: the checksum of what was applied. */
@@ -97,8 +97,33 @@ export function patchStatus<T extends KubernetesObject>(
   status: Record<string, unknown>,
 ): Promise<T> {
   const { namespace, name, resourceVersion } = target;
-  return client.request<T>('PATCH', resourcePath(type, { namespace, name, subresource: 'status' }), {
-    body: resourceVersion ? { metadata: { resourceVersion }, status } : { status },
+  const body = resourceVersion ? { metadata: { resourceVersion }, status } : { status };
+  return mergePatch<T>(client, type, { namespace, name, subresource: 'status' }, body);
+}
+
+/** A JSON merge patch (RFC 7386): the given fields change, null removes one, lists are replaced whole. */
+export function mergePatch<T>(
+  client: ApiCaller,
+  type: ResourceType,
+  location: ObjectLocation,
+  patch: unknown,
+): Promise<T> {
+  return client.request<T>('PATCH', resourcePath(type, location), {
+    body: patch,
     contentType: 'application/merge-patch+json',
   });
+}
+
+/** The object, or undefined when it does not exist. */
+export async function readObject<T>(
+  client: ApiCaller,
+  type: ResourceType,
+  location: ObjectLocation,
+): Promise<T | undefined> {
+  try {
+    return await client.request<T>('GET', resourcePath(type, location));
+  } catch (error) {
+    if (hasStatus(error, 404)) return undefined;
+    throw error;
+  }
 }

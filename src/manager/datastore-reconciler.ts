@@ -1,10 +1,10 @@
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
-import { checksum, patchStatus } from '../controller/apply.ts';
+import { checksum, mergePatch, patchStatus, readObject } from '../controller/apply.ts';
 import type { EventRecorder } from '../controller/events.ts';
 import type { Informer } from '../controller/informer.ts';
-import { hasStatus, type KubeClient, objectKey, resourcePath } from '../controller/kube-client.ts';
+import { type KubeClient, objectKey } from '../controller/kube-client.ts';
 import type { ReconcileResult } from '../controller/work-queue.ts';
 import type { DataStoreConnections } from '../datastore/connections.ts';
 
@@ -30,7 +30,7 @@ export class DataStoreReconciler {
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
-    const dataStore = await this.read(name);
+    const dataStore = await readObject<DataStore>(this.deps.client, dataStoreResource, { name });
     if (!dataStore) return {};
     const usedBy = this.deps.tenants
       .list()
@@ -49,13 +49,23 @@ export class DataStoreReconciler {
         return {};
       }
       this.deps.connections.forget(name);
-      await this.patch(dataStore, {
-        metadata: { finalizers: finalizers.filter((item) => item !== DATASTORE_FINALIZER) },
-      });
+      await mergePatch(
+        this.deps.client,
+        dataStoreResource,
+        { name },
+        {
+          metadata: { finalizers: finalizers.filter((item) => item !== DATASTORE_FINALIZER) },
+        },
+      );
       return {};
     }
     if (!finalizers.includes(DATASTORE_FINALIZER)) {
-      await this.patch(dataStore, { metadata: { finalizers: [...finalizers, DATASTORE_FINALIZER] } });
+      await mergePatch(
+        this.deps.client,
+        dataStoreResource,
+        { name },
+        { metadata: { finalizers: [...finalizers, DATASTORE_FINALIZER] } },
+      );
     }
     let ready = false;
     try {
@@ -70,25 +80,5 @@ export class DataStoreReconciler {
       await patchStatus(this.deps.client, dataStoreResource, { name }, status);
     }
     return { requeueAfterMs: RECHECK_MS };
-  }
-
-  private async read(name: string): Promise<DataStore | undefined> {
-    try {
-      return await this.deps.client.request<DataStore>('GET', resourcePath(dataStoreResource, { name }));
-    } catch (error) {
-      if (hasStatus(error, 404)) return undefined;
-      throw error;
-    }
-  }
-
-  private patch(dataStore: DataStore, patch: Record<string, unknown>): Promise<DataStore> {
-    return this.deps.client.request<DataStore>(
-      'PATCH',
-      resourcePath(dataStoreResource, { name: dataStore.metadata.name }),
-      {
-        body: patch,
-        contentType: 'application/merge-patch+json',
-      },
-    );
   }
 }

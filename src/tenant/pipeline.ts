@@ -9,7 +9,9 @@ import {
   CHECKSUM_ANNOTATION,
   checksum,
   controllerReference,
+  mergePatch,
   patchStatus,
+  readObject,
   serverSideApply,
   withChecksum,
 } from '../controller/apply.ts';
@@ -129,7 +131,7 @@ export class TenantPipeline {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = parseObjectKey(key);
-    const tcp = await this.read<TenantControlPlane>(tenantControlPlaneResource, namespace, name);
+    const tcp = await readObject<TenantControlPlane>(this.deps.client, tenantControlPlaneResource, { namespace, name });
     if (!tcp) return {};
     if (tcp.metadata.annotations?.[ANNOTATION_PAUSED] !== undefined) return {};
     if (tcp.metadata.deletionTimestamp) return this.finalize(tcp);
@@ -642,25 +644,9 @@ export class TenantPipeline {
     return new Map(list.items.map((secret) => [secret.metadata?.name ?? '', decodeSecretData(secret)]));
   }
 
-  private async read<T>(
-    type: Parameters<typeof resourcePath>[0],
-    namespace: string | undefined,
-    name: string,
-  ): Promise<T | undefined> {
-    try {
-      return await this.deps.client.request<T>('GET', resourcePath(type, { namespace, name }));
-    } catch (error) {
-      if (hasStatus(error, 404)) return undefined;
-      throw error;
-    }
-  }
-
   private patchTcp(tcp: TenantControlPlane, patch: Record<string, unknown>): Promise<TenantControlPlane> {
-    return this.deps.client.request<TenantControlPlane>(
-      'PATCH',
-      resourcePath(tenantControlPlaneResource, { namespace: tcp.metadata.namespace, name: tcp.metadata.name }),
-      { body: patch, contentType: 'application/merge-patch+json' },
-    );
+    const location = { namespace: tcp.metadata.namespace, name: tcp.metadata.name };
+    return mergePatch<TenantControlPlane>(this.deps.client, tenantControlPlaneResource, location, patch);
   }
 }
 

@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
+import { processesMentioning } from '../../src/cluster/pid-files.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
 import { waitFor } from '../../src/util/wait.ts';
-import { processesMentioning } from '../support/control-plane.ts';
 
 const harnessModule = new URL('../../src/harness/control-plane.ts', import.meta.url).href;
 

@@ -1,23 +1,9 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { after, afterEach, before } from 'node:test';
+import { processesMentioning } from '../../src/cluster/pid-files.ts';
 import { type ControlPlaneHarness, startControlPlane } from '../../src/harness/control-plane.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
-
-/** Pids of processes whose command line mentions `fragment` (e.g. a harness work directory). */
-export function processesMentioning(fragment: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(fragment)) pids.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return pids;
-}
 
 /** Stops the harness and proves it left nothing: no process it started, none using its directory, no directory. */
 export async function stopAndAssertNothingLeft(harness: ControlPlaneHarness): Promise<void> {
