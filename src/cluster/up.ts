@@ -15,6 +15,7 @@ import {
 } from './kamaji-install.ts';
 import { adminKubeconfigPath } from './kubeadm.ts';
 import { recordedPid, recordProcess, stopRecordedProcess } from './pid-files.ts';
+import { ensurePrerequisites } from './prerequisites.ts';
 import { logFile, type StateLayout, stateLayout } from './state.ts';
 
 export const DEMO_TENANT = { name: 'demo', namespace: 'default', nodePort: 31443 } as const;
@@ -85,6 +86,11 @@ export async function bringUp(stateDir: string, report: (line: string) => void):
   };
   await runSteps(
     [
+      {
+        name: 'host packages (containerd, runc, CNI plugins, iptables)',
+        logs: [],
+        run: () => ensurePrerequisites(report),
+      },
       {
         name: 'toolchain (Kubernetes, etcd)',
         logs: [],
