@@ -146,8 +146,7 @@ export class TenantPipeline {
   }
 
   private async converge(original: TenantControlPlane): Promise<ReconcileResult> {
-    const tcp = await this.step('finalizer', () => this.ensureFinalizer(original));
-    const spec = await this.step('defaults', () => this.ensureStorageDefaults(tcp));
+    const { tcp, spec } = await this.step('claim', () => this.claim(original));
     this.validate(tcp, spec);
     const dataStore = await this.step('datastore', () => this.connectDataStore(spec.dataStore));
     const { service, endpoint } = await this.step('service', () => this.applyService(tcp, spec));
@@ -208,23 +207,14 @@ export class TenantPipeline {
 
   // ---- steps ----
 
-  private async ensureFinalizer(tcp: TenantControlPlane): Promise<TenantControlPlane> {
-    const finalizers = tcp.metadata.finalizers ?? [];
-    if (finalizers.includes(TENANT_FINALIZER)) return tcp;
-    return this.patchTcp(tcp, {
-      metadata: { finalizers: [...finalizers, TENANT_FINALIZER], resourceVersion: tcp.metadata.resourceVersion },
-    });
-  }
-
   /**
-   * dataStore, dataStoreSchema and dataStoreUsername are chosen once and stored in the spec, where CEL rules keep
-   * them from changing: the tenant's data must never move under its feet.
+   * Our finalizer, and dataStore, dataStoreSchema and dataStoreUsername chosen once and stored in the spec (where
+   * CEL rules keep them from changing: the tenant's data must never move under its feet), in one write.
    */
-  private async ensureStorageDefaults(
-    tcp: TenantControlPlane,
-  ): Promise<
-    DefaultedTenantControlPlaneSpec & { dataStore: string; dataStoreSchema: string; dataStoreUsername: string }
-  > {
+  private async claim(tcp: TenantControlPlane): Promise<{
+    tcp: TenantControlPlane;
+    spec: DefaultedTenantControlPlaneSpec & { dataStore: string; dataStoreSchema: string; dataStoreUsername: string };
+  }> {
     const spec = applyTenantControlPlaneDefaults(tcp.spec, { defaultDataStore: this.deps.defaultDataStore });
     if (!spec.dataStore) {
       throw new Blocked(
@@ -244,16 +234,18 @@ export class TenantPipeline {
       dataStoreSchema: tcp.spec.dataStoreSchema || identity,
       dataStoreUsername: tcp.spec.dataStoreUsername || identity,
     };
-    if (
-      tcp.spec.dataStore !== wanted.dataStore ||
-      tcp.spec.dataStoreSchema !== wanted.dataStoreSchema ||
-      tcp.spec.dataStoreUsername !== wanted.dataStoreUsername
-    ) {
-      const patched = await this.patchTcp(tcp, { spec: wanted });
-      tcp.spec = patched.spec;
-      tcp.metadata = patched.metadata;
-    }
-    return { ...spec, ...wanted };
+    const finalizers = tcp.metadata.finalizers ?? [];
+    const specSet = Object.entries(wanted).every(([key, value]) => tcp.spec[key as keyof typeof wanted] === value);
+    if (specSet && finalizers.includes(TENANT_FINALIZER)) return { tcp, spec: { ...spec, ...wanted } };
+    const patched = await this.patchTcp(tcp, {
+      // The resourceVersion makes the finalizer list a compare-and-swap: nobody else's finalizer is dropped.
+      metadata: {
+        finalizers: [...new Set([...finalizers, TENANT_FINALIZER])],
+        resourceVersion: tcp.metadata.resourceVersion,
+      },
+      spec: wanted,
+    });
+    return { tcp: patched, spec: { ...spec, ...wanted } };
   }
 
   private validate(tcp: TenantControlPlane, spec: DefaultedTenantControlPlaneSpec): void {
