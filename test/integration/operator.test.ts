@@ -4,128 +4,44 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type V1Deployment,
-  type V1Secret,
-  VersionApi,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment, VersionApi } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
-import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
-import { type RunningManager, startManager } from '../../src/manager/manager.ts';
 import type { Kubeconfig } from '../../src/pki/kubeconfig.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
-import type { SecretText } from '../../src/tenant/steps/certificates.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
-import { useControlPlane } from '../support/control-plane.ts';
-import { createEtcdDataStore, installCustomResourceDefinitions } from '../support/kamaji-api.ts';
+import { NAMESPACE, tcps, useOperator } from '../support/operator.ts';
 import { materializePodFiles } from '../support/tenant-pod.ts';
 
-const NAMESPACE = 'tenants';
-const tcps = { group: GROUP, version: VERSION, namespace: NAMESPACE, plural: 'tenantcontrolplanes' };
-
 describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
-  const harness = useControlPlane();
+  const operator = useOperator();
   const supervisor = new Supervisor();
-  let config: KubeConfig;
-  let core: CoreV1Api;
-  let custom: CustomObjectsApi;
-  let manager: RunningManager | undefined;
   let work = '';
-
-  const start = () =>
-    startManager({
-      kubeconfig: harness().kubeconfigPath,
-      defaultDataStore: 'default',
-      maxConcurrentReconciles: 4,
-      probeAddress: '127.0.0.1:0',
-      leaderElection: false,
-      leaderElectionNamespace: 'kamaji-system',
-      keyAlgorithm: 'ECDSA-P256',
-      log: () => undefined,
-    });
+  const harness = () => operator().harness;
 
   before(async () => {
-    config = new KubeConfig();
-    config.loadFromString(harness().kubeconfigYaml);
-    core = config.makeApiClient(CoreV1Api);
-    custom = config.makeApiClient(CustomObjectsApi);
-    await installCustomResourceDefinitions(config);
-    await createEtcdDataStore(config, harness(), 'default');
-    await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     work = await mkdtemp(join(tmpdir(), 'kamaji-operator-test-'));
-    manager = await start();
   });
 
   after(async () => {
-    await manager?.stop();
     await supervisor.stopAll();
     assert.deepEqual(supervisor.pids().filter(isAlive), []);
     await rm(work, { recursive: true, force: true });
   });
 
-  async function createTenant(name: string, port: number): Promise<void> {
-    await custom.createNamespacedCustomObject({
-      ...tcps,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'TenantControlPlane',
-        metadata: { name, namespace: NAMESPACE },
-        spec: {
-          controlPlane: { deployment: { replicas: 1 }, service: { serviceType: 'ClusterIP' } },
-          kubernetes: { version: KUBERNETES_VERSION, kubelet: { cgroupfs: 'cgroupfs' } },
-          networkProfile: { port, certSANs: ['127.0.0.1'] },
-        },
-      },
-    });
-  }
-
-  const readTenant = async (name: string) =>
-    (await custom.getNamespacedCustomObject({ ...tcps, name })) as TenantControlPlane;
-
-  /** Reconciled as far as it goes without nodes: every object written, the Deployment waiting for a node. */
-  const waitProvisioned = (name: string) =>
-    waitFor(
-      async () => {
-        const tcp = await readTenant(name);
-        return tcp.status?.kubeconfig?.admin?.secretName && tcp.status.storage?.setup?.user ? tcp : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 200, description: `TenantControlPlane ${name} to be provisioned` },
-    );
-
-  async function secretsOf(name: string): Promise<Map<string, SecretText>> {
-    const { items } = await core.listNamespacedSecret({
-      namespace: NAMESPACE,
-      labelSelector: `kamaji.clastix.io/name=${name}`,
-    });
-    return new Map(
-      items.map((secret: V1Secret) => [
-        secret.metadata?.name ?? '',
-        Object.fromEntries(
-          Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString()]),
-        ),
-      ]),
-    );
-  }
-
   test('a TCP as a user writes it gets every object, with correct certificates, kubeconfigs and status', async () => {
-    await createTenant('alpha', await freePort());
-    const tcp = await waitProvisioned('alpha');
+    await operator().createTenant('alpha', await freePort());
+    const tcp = await operator().waitProvisioned('alpha');
     assert.equal(tcp.spec.dataStore, 'default');
     assert.match(tcp.spec.dataStoreSchema ?? '', /^[0-9a-f_]{36}$/, 'schema defaulted from the UID');
     assert.equal(tcp.status?.kubernetesResources?.version?.status, 'Provisioning');
     assert.equal(tcp.status?.storage?.dataStoreName, 'default');
     assert.ok(tcp.metadata.finalizers?.includes('finalizer.kamaji.clastix.io'));
 
-    const secrets = await secretsOf('alpha');
+    const secrets = await operator().secretsOf('alpha');
     assert.deepEqual([...secrets.keys()].sort(), [
       'alpha-admin-kubeconfig',
       'alpha-api-server-certificate',
@@ -139,7 +55,7 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
       'alpha-sa-certificate',
       'alpha-scheduler-kubeconfig',
     ]);
-    const service = await core.readNamespacedService({ name: 'alpha', namespace: NAMESPACE });
+    const service = await operator().core.readNamespacedService({ name: 'alpha', namespace: NAMESPACE });
     const clusterIp = service.spec?.clusterIP ?? '';
     assert.equal(tcp.status?.controlPlaneEndpoint, `${clusterIp}:${tcp.spec.networkProfile?.port}`);
 
@@ -167,8 +83,8 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
       secrets.get('alpha-ca')?.['ca.crt'],
     );
 
-    const deployment = await config
-      .makeApiClient(AppsV1Api)
+    const deployment = await operator()
+      .config.makeApiClient(AppsV1Api)
       .readNamespacedDeployment({ name: 'alpha', namespace: NAMESPACE });
     assert.equal(deployment.metadata?.ownerReferences?.[0]?.name, 'alpha');
     assert.ok(
@@ -177,13 +93,13 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
   });
 
   test("the Deployment's kube-apiserver, given the Secrets, serves the TCP's version and its admin kubeconfig works", async () => {
-    const tcp = await readTenant('alpha');
+    const tcp = await operator().readTenant('alpha');
     const port = tcp.spec.networkProfile?.port ?? 0;
-    const deployment = await config
-      .makeApiClient(AppsV1Api)
+    const deployment = await operator()
+      .config.makeApiClient(AppsV1Api)
       .readNamespacedDeployment({ name: 'alpha', namespace: NAMESPACE });
     const root = join(work, 'alpha');
-    await materializePodFiles(deployment as V1Deployment, await secretsOf('alpha'), root);
+    await materializePodFiles(deployment as V1Deployment, await operator().secretsOf('alpha'), root);
     const args = (deployment.spec?.template.spec?.containers[0]?.args ?? []).map((arg) =>
       arg.replaceAll('=/etc/kubernetes', `=${root}/etc/kubernetes`),
     );
@@ -194,7 +110,7 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
       logFile: join(work, 'alpha-apiserver.log'),
     });
     // The cluster IP is not routed on this host: reach the same server on loopback, which the certificate also names.
-    const adminYaml = (await secretsOf('alpha')).get('alpha-admin-kubeconfig')?.['admin.conf'] ?? '';
+    const adminYaml = (await operator().secretsOf('alpha')).get('alpha-admin-kubeconfig')?.['admin.conf'] ?? '';
     const admin = new KubeConfig();
     admin.loadFromString(adminYaml.replace(/server: "?https:\/\/[^\n]+/, `server: "https://127.0.0.1:${port}"`));
     const version = await waitFor(() => admin.makeApiClient(VersionApi).getCode(), {
@@ -220,8 +136,8 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
   });
 
   test("two tenants on one DataStore: each tenant's etcd certificate is denied on the other's keys and the root", async () => {
-    await createTenant('beta', await freePort());
-    const [alpha, beta] = [await waitProvisioned('alpha'), await waitProvisioned('beta')];
+    await operator().createTenant('beta', await freePort());
+    const [alpha, beta] = [await operator().waitProvisioned('alpha'), await operator().waitProvisioned('beta')];
     const rootClient = connectEtcd(harness().etcd.root);
     await rootClient.put(`/${beta.spec.dataStoreSchema}/probe`).value('beta data');
     await rootClient.put(`/${alpha.spec.dataStoreSchema}/probe`).value('alpha data');
@@ -232,7 +148,7 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
       [beta, alpha],
     ] as const) {
       const name = self.metadata.name ?? '';
-      const certificate = (await secretsOf(name)).get(`${name}-datastore-certificate`) ?? {};
+      const certificate = (await operator().secretsOf(name)).get(`${name}-datastore-certificate`) ?? {};
       const client = connectEtcd({
         endpoints: [harness().etcd.endpoint],
         caCertificatePem: certificate['ca.crt'] ?? '',
@@ -259,12 +175,12 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
   });
 
   test('deleting a TCP removes every key under its prefix, its etcd user and role, and its objects', async () => {
-    const beta = await readTenant('beta');
-    await custom.deleteNamespacedCustomObject({ ...tcps, name: 'beta' });
+    const beta = await operator().readTenant('beta');
+    await operator().custom.deleteNamespacedCustomObject({ ...tcps, name: 'beta' });
     await waitFor(
       async () => {
         try {
-          await readTenant('beta');
+          await operator().readTenant('beta');
           return undefined;
         } catch {
           return true;
@@ -282,18 +198,16 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
     } finally {
       rootClient.close();
     }
-    assert.equal((await secretsOf('beta')).size, 0);
+    assert.equal((await operator().secretsOf('beta')).size, 0);
   });
 
   test('a manager killed mid-reconcile and started again completes the TCP with nothing duplicated', async () => {
-    await manager?.stop();
-    manager = await start();
-    await createTenant('gamma', await freePort());
+    await operator().restartManager();
+    await operator().createTenant('gamma', await freePort());
     await new Promise((resolve) => setTimeout(resolve, 150));
-    await manager.stop();
-    manager = await start();
-    const gamma = await waitProvisioned('gamma');
-    const secrets = await secretsOf('gamma');
+    await operator().restartManager();
+    const gamma = await operator().waitProvisioned('gamma');
+    const secrets = await operator().secretsOf('gamma');
     assert.equal(secrets.size, 11);
     const ca = new X509Certificate(secrets.get('gamma-ca')?.['ca.crt'] ?? '');
     for (const [secret, key] of [
@@ -305,8 +219,8 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
         `${secret} chains to the one CA`,
       );
     }
-    const { items } = await config
-      .makeApiClient(AppsV1Api)
+    const { items } = await operator()
+      .config.makeApiClient(AppsV1Api)
       .listNamespacedDeployment({ namespace: NAMESPACE, labelSelector: 'kamaji.clastix.io/name=gamma' });
     assert.equal(items.length, 1);
     assert.equal(
