@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { V1Condition } from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
+import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
+import { startEtcd } from '../../src/harness/etcd.ts';
+import { createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
+import { freePort } from '../../src/process/ports.ts';
+import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
+import { ensureComponent } from '../../src/toolchain/ensure.ts';
+import { waitFor } from '../../src/util/wait.ts';
+import { NAMESPACE, tcps, useOperator } from '../support/operator.ts';
+
+const condition = (tcp: TenantControlPlane, type: string): V1Condition | undefined =>
+  (tcp.status?.conditions as V1Condition[] | undefined)?.find((entry) => entry.type === type);
+
+describe('the operator says what is wrong, recovers when it is fixed, and renews on request', () => {
+  const operator = useOperator();
+  const supervisor = new Supervisor();
+  const dirs: string[] = [];
+
+  after(async () => {
+    await supervisor.stopAll();
+    assert.deepEqual(supervisor.pids().filter(isAlive), []);
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('an unsupported version is reported in a Valid condition naming the field, and nothing is created', async () => {
+    await operator().createTenant('future', await freePort(), {
+      kubernetes: { version: 'v1.40.0', kubelet: { cgroupfs: 'cgroupfs' } },
+    });
+    const tcp = await operator().waitTenant(
+      'future',
+      'to be reported invalid',
+      (candidate) => condition(candidate, 'Valid')?.status === 'False',
+    );
+    assert.match(condition(tcp, 'Valid')?.message ?? '', /spec\.kubernetes\.version/);
+    assert.equal((await operator().secretsOf('future')).size, 0);
+  });
+
+  test('a DataStore whose Secret lacks a key is reported with the field, and one that is down, until it comes up', async () => {
+    const { core, custom } = operator();
+    const ca = await createCertificateAuthority('late-etcd-ca', { validityDays: 1 });
+    const [server, root] = await Promise.all([
+      issueCertificate(ca, {
+        commonName: 'etcd',
+        subjectAltNames: ['127.0.0.1'],
+        usages: ['serverAuth', 'clientAuth'],
+        validityDays: 1,
+      }),
+      issueCertificate(ca, { commonName: 'root', usages: ['clientAuth'], validityDays: 1 }),
+    ]);
+    const base64 = (text: string) => Buffer.from(text).toString('base64');
+    await core.createNamespacedSecret({
+      namespace: 'kamaji-system',
+      body: {
+        metadata: { name: 'late-etcd' },
+        data: {
+          'ca.crt': base64(ca.certificatePem),
+          'tls.crt': base64(root.certificatePem),
+          'tls.key': base64(root.privateKeyPem),
+        },
+      },
+    });
+    const port = await freePort();
+    const reference = (keyPath: string) => ({
+      secretReference: { name: 'late-etcd', namespace: 'kamaji-system', keyPath },
+    });
+    await custom.createClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: 'datastores',
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'DataStore',
+        metadata: { name: 'late' },
+        spec: {
+          driver: 'etcd',
+          endpoints: [`127.0.0.1:${port}`],
+          tlsConfig: {
+            certificateAuthority: { certificate: reference('ca.crt'), privateKey: reference('ca.key') },
+            clientCertificate: { certificate: reference('tls.crt'), privateKey: reference('tls.key') },
+          },
+        },
+      },
+    });
+    await operator().createTenant('patient', await freePort(), { dataStore: 'late' });
+    const misconfigured = await operator().waitTenant(
+      'patient',
+      'to report its misconfigured DataStore',
+      (tcp) => condition(tcp, 'DataStoreReady')?.reason === 'DataStoreMisconfigured',
+    );
+    assert.match(
+      condition(misconfigured, 'DataStoreReady')?.message ?? '',
+      /spec\.tlsConfig\.certificateAuthority\.privateKey: Secret kamaji-system\/late-etcd has no key "ca\.key"/,
+    );
+
+    await core.patchNamespacedSecret({
+      namespace: 'kamaji-system',
+      name: 'late-etcd',
+      body: [{ op: 'add', path: '/data/ca.key', value: base64(ca.privateKeyPem) }],
+    });
+    const unreachable = await operator().waitTenant(
+      'patient',
+      'to report its DataStore unreachable',
+      (tcp) => condition(tcp, 'DataStoreReady')?.reason === 'DataStoreUnreachable',
+    );
+    assert.match(condition(unreachable, 'DataStoreReady')?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`));
+
+    const dir = await mkdtemp(join(tmpdir(), 'kamaji-late-etcd-'));
+    dirs.push(dir);
+    await startEtcd({
+      supervisor,
+      binary: (await ensureComponent('etcd')).path,
+      dir,
+      clientPort: port,
+      peerPort: await freePort(),
+      ca,
+      server,
+      rootClient: root,
+    });
+    const provisioned = await waitFor(
+      async () => {
+        const tcp = await operator().readTenant('patient');
+        return condition(tcp, 'DataStoreReady')?.status === 'True' && tcp.status?.storage?.setup?.user
+          ? tcp
+          : undefined;
+      },
+      { timeoutMs: 45_000, intervalMs: 250, description: 'the tenant to go on once its DataStore is up' },
+    );
+    assert.equal(provisioned.status?.storage?.dataStoreName, 'late');
+  });
+
+  test('a DataStore in use cannot be deleted; it goes once its last tenant is gone', async () => {
+    const { custom } = operator();
+    const dataStores = { group: GROUP, version: VERSION, plural: 'datastores' };
+    await custom.deleteClusterCustomObject({ ...dataStores, name: 'late' });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const held = (await custom.getClusterCustomObject({ ...dataStores, name: 'late' })) as {
+      metadata: { deletionTimestamp?: string; finalizers?: string[] };
+    };
+    assert.ok(held.metadata.deletionTimestamp, 'deletion requested');
+    assert.deepEqual(held.metadata.finalizers, ['finalizer.kamaji.clastix.io/datastore']);
+    await custom.deleteNamespacedCustomObject({ ...tcps, name: 'patient' });
+    await waitFor(
+      async () => {
+        try {
+          await custom.getClusterCustomObject({ ...dataStores, name: 'late' });
+          return undefined;
+        } catch {
+          return true;
+        }
+      },
+      { timeoutMs: 30_000, description: 'the DataStore to go once unused' },
+    );
+  });
+
+  test('the rotate annotation renews leaf certificates, keeps the CA, and is cleared', async () => {
+    await operator().createTenant('rotor', await freePort());
+    await operator().waitProvisioned('rotor');
+    const before = await operator().secretsOf('rotor');
+    await operator().custom.patchNamespacedCustomObject({
+      ...tcps,
+      name: 'rotor',
+      body: [{ op: 'add', path: '/metadata/annotations', value: { 'certs.kamaji.clastix.io/rotate': '' } }],
+    });
+    await operator().waitTenant(
+      'rotor',
+      'to drop the rotate annotation',
+      (tcp) => tcp.metadata.annotations?.['certs.kamaji.clastix.io/rotate'] === undefined,
+    );
+    const after = await operator().secretsOf('rotor');
+    assert.equal(after.get('rotor-ca')?.['ca.crt'], before.get('rotor-ca')?.['ca.crt'], 'the CA stays');
+    const serving = (secrets: typeof before) => secrets.get('rotor-api-server-certificate')?.['apiserver.crt'] ?? '';
+    assert.notEqual(serving(after), serving(before), 'the serving certificate is new');
+    assert.ok(
+      new X509Certificate(serving(after)).checkIssued(new X509Certificate(after.get('rotor-ca')?.['ca.crt'] ?? '')),
+    );
+  });
+
+  test('a managed Secret that is deleted comes back, issued by the same CA', async () => {
+    const ca = (await operator().secretsOf('rotor')).get('rotor-ca')?.['ca.crt'] ?? '';
+    await operator().core.deleteNamespacedSecret({ namespace: NAMESPACE, name: 'rotor-api-server-certificate' });
+    const restored = await waitFor(
+      async () => (await operator().secretsOf('rotor')).get('rotor-api-server-certificate')?.['apiserver.crt'],
+      { timeoutMs: 20_000, intervalMs: 200, description: 'the deleted Secret to be recreated' },
+    );
+    assert.ok(new X509Certificate(restored).checkIssued(new X509Certificate(ca)));
+  });
+});
