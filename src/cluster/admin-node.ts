@@ -135,13 +135,17 @@ export async function adminNodeStatus(layout: StateLayout): Promise<AdminNodeSta
 /**
  * Takes the node down from any state, from this process or another: kube-proxy and the kubelet first (so nothing
  * restarts pods; the kernel settings the kubelet changed are put back), containerd after killing its tasks, then
- * the box. With `removeState`, the state dir goes too;
- * otherwise the next `up` finds the cluster as it was (kubeadm is not run again).
+ * `stopAfterPods` (recorded processes in the box whose clients were pods), then the box. With `removeState`, the
+ * state dir goes too; otherwise the next `up` finds the cluster as it was (kubeadm is not run again).
  */
-export async function stopAdminNode(layout: StateLayout, options: { removeState?: boolean } = {}): Promise<void> {
+export async function stopAdminNode(
+  layout: StateLayout,
+  options: { removeState?: boolean; stopAfterPods?: readonly string[] } = {},
+): Promise<void> {
   for (const name of ['kube-proxy', 'kubelet', 'kubeadm-init']) await stopRecordedProcess(layout, name);
   await restoreHostSysctls(layout);
   await stopContainerd(layout);
+  for (const name of options.stopAfterPods ?? []) await stopRecordedProcess(layout, name);
   await removeNodeBox(layout);
   if (!options.removeState) return;
   // Never recurse into a directory that still has something mounted below it.

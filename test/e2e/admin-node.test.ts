@@ -27,15 +27,10 @@ import {
 import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
 import { isAlive, Supervisor, tailFile } from '../../src/process/supervisor.ts';
 import { waitFor } from '../../src/util/wait.ts';
+import { hostIptablesLinesOf } from '../support/host.ts';
 
 function hostSysctls(): string[] {
   return KUBELET_HOST_SYSCTLS.map((name) => `${name}=${readFileSync(sysctlFile(name), 'utf8')}`);
-}
-
-/** Host iptables lines that would be ours: kube-proxy's and the CNI plugins' chains, or the instance id. */
-async function hostIptablesLinesOf(id: string): Promise<string[]> {
-  const { stdout } = await runCommand('iptables-save', []);
-  return stdout.split('\n').filter((line) => /KUBE-|CNI-/.test(line) || line.includes(id));
 }
 
 describe('admin node: kubeadm init in a node box, as root', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {

@@ -1,0 +1,390 @@
+/**
+ * Acceptance of `kamaji up` as a user meets it: the real CLI (`bin/kamaji.js` as child processes) and the real
+ * kubectl against one admin cluster brought up once for the whole file in a fresh state dir, then taken down.
+ * Run as root: node_modules/.bin/node --test test/e2e/kamaji-up.test.ts
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Etcd3 } from 'etcd3';
+import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
+import { type CommandResult, runCommand } from '../../src/cluster/command.ts';
+import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastore-etcd.ts';
+import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
+import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
+import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
+import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
+import { DEMO_TENANT, hostKubeconfigPath, OWNER_PROCESS } from '../../src/cluster/up.ts';
+import { tenantKeyPrefix } from '../../src/datastore/etcd/access.ts';
+import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
+import type { CertificateAndKey } from '../../src/pki/certificates.ts';
+import { isAlive, tailFile } from '../../src/process/supervisor.ts';
+import { LABEL_TENANT } from '../../src/tenant/names.ts';
+import { ensureComponent } from '../../src/toolchain/ensure.ts';
+import { waitFor } from '../../src/util/wait.ts';
+import { hostIptablesLinesOf } from '../support/host.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kamaji.js');
+const CONTROL_PLANE_CONTAINERS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+const SECOND_TENANT = { name: 'second', namespace: 'e2e-second', nodePort: 31444 } as const;
+/** Created through the demo tenant's API; it must survive an API server restart. */
+const KEPT = { namespace: 'e2e-data', name: 'kept', marker: `written-${Date.now()}` } as const;
+const NO_OP_UP_MAX_SECONDS = 5;
+
+/** The real CLI, as a user runs it; a failure is returned (not thrown) so that the test can show what it printed. */
+function kamaji(...args: string[]): Promise<CommandResult> {
+  return runCommand(process.execPath, [BIN, ...args], { allowFailure: true });
+}
+
+function printed(result: CommandResult): string {
+  return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
+
+/** Identifies a process for good: a pid reused after it died has another start time. */
+interface ProcessIdentity {
+  pid: number;
+  startTime: string | undefined;
+}
+
+function identify(pids: Iterable<number>): ProcessIdentity[] {
+  return [...new Set(pids)].map((pid) => ({ pid, startTime: processStartTime(pid) }));
+}
+
+/** Those still running, with their command lines. A zombie has ended: the machine's init reaps exited shims late. */
+function stillRunning(processes: readonly ProcessIdentity[]): string[] {
+  const commandLine = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 200);
+    } catch {
+      return '(ended while we looked)';
+    }
+  };
+  return processes
+    .filter(({ pid, startTime }) => isAlive(pid) && processStartTime(pid) === startTime)
+    .map(({ pid }) => `${pid}: ${commandLine(pid)}`);
+}
+
+describe('kamaji up: the local admin cluster as a user meets it', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  let workDir = '';
+  let layout: StateLayout;
+  let kubectlPath = '';
+  let upSucceeded = false;
+  let iptablesBefore: string[] = [];
+
+  const adminKubeconfig = () => hostKubeconfigPath(layout);
+  const demoKubeconfig = () => join(workDir, 'demo.kubeconfig');
+  const requireUp = () => assert.ok(upSucceeded, 'kamaji up did not succeed (see the first test)');
+
+  async function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<string> {
+    return (await runCommand(kubectlPath, [`--kubeconfig=${kubeconfig}`, ...args], { input })).stdout;
+  }
+
+  async function tenant(namespace: string, name: string): Promise<TenantControlPlane> {
+    const json = await kubectl(adminKubeconfig(), ['get', 'tcp', name, '-n', namespace, '-o', 'json']);
+    return JSON.parse(json) as TenantControlPlane;
+  }
+
+  async function tenantPods(namespace: string, name: string): Promise<V1Pod[]> {
+    const list = await kubectl(adminKubeconfig(), [
+      'get',
+      'pods',
+      '-n',
+      namespace,
+      '-l',
+      `${LABEL_TENANT}=${name}`,
+      '-o',
+      'json',
+    ]);
+    return (JSON.parse(list) as { items: V1Pod[] }).items;
+  }
+
+  /** Waits with `kubectl wait`; a timeout says which conditions were not met. */
+  async function waitForTenantStatus(namespace: string, name: string, status: string, timeoutSeconds = 120) {
+    const result = await runCommand(
+      kubectlPath,
+      [
+        `--kubeconfig=${adminKubeconfig()}`,
+        'wait',
+        `tcp/${name}`,
+        '-n',
+        namespace,
+        `--for=jsonpath={.status.kubernetesResources.version.status}=${status}`,
+        `--timeout=${timeoutSeconds}s`,
+      ],
+      { allowFailure: true },
+    );
+    if (result.code === 0) return;
+    const conditions = (await tenant(namespace, name)).status?.conditions ?? [];
+    assert.fail(
+      `TenantControlPlane ${namespace}/${name} did not become ${status}: ${result.stderr.trim()}\n` +
+        conditions.map((condition) => `  ${condition.type}=${condition.status}: ${condition.message}`).join('\n'),
+    );
+  }
+
+  /** The shared DataStore etcd as its root user, from the certificates `up` keeps in the state dir. */
+  async function withDatastore<T>(work: (etcd: Etcd3) => Promise<T>): Promise<T> {
+    const pki = JSON.parse(await readFile(join(layout.root, 'datastore', 'pki.json'), 'utf8')) as {
+      ca: CertificateAndKey;
+      root: CertificateAndKey;
+    };
+    const etcd = connectEtcd({
+      endpoints: [`${layout.network.nodeAddress}:${DATASTORE_CLIENT_PORT}`],
+      caCertificatePem: pki.ca.certificatePem,
+      clientCertificatePem: pki.root.certificatePem,
+      clientKeyPem: pki.root.privateKeyPem,
+    });
+    try {
+      return await work(etcd);
+    } finally {
+      etcd.close();
+    }
+  }
+
+  /** Every process the pid files name that still runs, by name. */
+  async function recordedProcesses(): Promise<Record<string, number | undefined>> {
+    const files = existsSync(layout.dirs.pids) ? readdirSync(layout.dirs.pids) : [];
+    const names = files.map((file) => file.replace(/\.pid$/, ''));
+    return Object.fromEntries(await Promise.all(names.map(async (name) => [name, await recordedPid(layout, name)])));
+  }
+
+  before(async () => {
+    workDir = await mkdtemp('/tmp/kamaji-up-e2e-');
+    layout = stateLayout(join(workDir, 'state'));
+    kubectlPath = (await ensureComponent('kubectl')).path;
+    iptablesBefore = await hostIptablesLinesOf(layout.id);
+  });
+
+  afterEach(async (t) => {
+    // `passed` is set on test contexts from Node 24 on; the typings only list it for suites.
+    if ((t as { passed?: boolean }).passed !== false || !existsSync(layout.dirs.logs)) return;
+    const logs = readdirSync(layout.dirs.logs).map(
+      async (name) => `==> ${name} <==\n${await tailFile(join(layout.dirs.logs, name), 30)}`,
+    );
+    process.stderr.write(`\n--- logs after "${t.name}" failed ---\n${(await Promise.all(logs)).join('\n\n')}\n`);
+  });
+
+  after(async () => {
+    // Does the work only when the teardown test did not run to its end.
+    if (existsSync(layout.root)) {
+      const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
+      if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
+    }
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  test('from a fresh state, up succeeds and the demo tenant is Ready with its pod running', {
+    timeout: 600_000,
+  }, async (t) => {
+    const started = performance.now();
+    const up = await kamaji('up', `--state-dir=${layout.root}`);
+    t.diagnostic(`kamaji up took ${((performance.now() - started) / 1000).toFixed(1)}s`);
+    assert.equal(up.code, 0, `kamaji up failed:\n${printed(up)}`);
+    assert.match(up.stdout, /Use the tenant with/);
+
+    await waitForTenantStatus(DEMO_TENANT.namespace, DEMO_TENANT.name, 'Ready', 10);
+    const pods = await tenantPods(DEMO_TENANT.namespace, DEMO_TENANT.name);
+    assert.equal(pods.length, 1, `one demo pod: ${pods.map((pod) => pod.metadata?.name).join(', ')}`);
+    const [pod] = pods;
+    assert.equal(pod?.status?.phase, 'Running');
+    const containers = (pod?.status?.containerStatuses ?? []).map(
+      (container) => `${container.name}=${container.ready}`,
+    );
+    assert.deepEqual(
+      containers.sort(),
+      CONTROL_PLANE_CONTAINERS.map((name) => `${name}=true`),
+      'all three control-plane containers are ready',
+    );
+    upSucceeded = true;
+  });
+
+  test("the demo tenant's kubeconfig works from the host and its data lands under its own etcd prefix only", async () => {
+    requireUp();
+    const kubeconfig = await kamaji('kubeconfig', DEMO_TENANT.name, `--state-dir=${layout.root}`);
+    assert.equal(kubeconfig.code, 0, `kamaji kubeconfig failed:\n${printed(kubeconfig)}`);
+    await writeFile(demoKubeconfig(), kubeconfig.stdout, { mode: 0o600 });
+    assert.match(await kubectl(demoKubeconfig(), ['get', 'ns']), /^kube-system\s+Active/m);
+
+    await kubectl(demoKubeconfig(), ['create', 'namespace', KEPT.namespace]);
+    await kubectl(demoKubeconfig(), [
+      'create',
+      'configmap',
+      KEPT.name,
+      '-n',
+      KEPT.namespace,
+      `--from-literal=marker=${KEPT.marker}`,
+    ]);
+
+    const prefix = tenantKeyPrefix((await tenant(DEMO_TENANT.namespace, DEMO_TENANT.name)).spec.dataStoreSchema ?? '');
+    await withDatastore(async (etcd) => {
+      const mentioning = (await etcd.getAll().keys()).filter((key) => key.includes(KEPT.namespace));
+      const configMapKey = `${prefix}configmaps/${KEPT.namespace}/${KEPT.name}`;
+      for (const expected of [`${prefix}namespaces/${KEPT.namespace}`, configMapKey]) {
+        assert.ok(
+          mentioning.includes(expected),
+          `${expected} is in etcd (keys naming ${KEPT.namespace}: ${mentioning.join(', ')})`,
+        );
+      }
+      const elsewhere = mentioning.filter((key) => !key.startsWith(prefix));
+      assert.deepEqual(elsewhere, [], `keys naming ${KEPT.namespace} outside the demo tenant's prefix ${prefix}`);
+      assert.ok(
+        (await etcd.get(configMapKey).string())?.includes(KEPT.marker),
+        'the stored ConfigMap holds the marker',
+      );
+    });
+  });
+
+  test('up a second time is a no-op: fast, says so, starts nothing', async (t) => {
+    requireUp();
+    const processesBefore = processesMentioning(layout.root).sort();
+    const recordedBefore = await recordedProcesses();
+    const started = performance.now();
+    const again = await kamaji('up', `--state-dir=${layout.root}`);
+    const seconds = (performance.now() - started) / 1000;
+    t.diagnostic(`second kamaji up took ${seconds.toFixed(1)}s`);
+    assert.equal(again.code, 0, `second kamaji up failed:\n${printed(again)}`);
+    assert.match(again.stdout, /already up/);
+    assert.ok(seconds < NO_OP_UP_MAX_SECONDS, `took ${seconds.toFixed(1)}s`);
+    assert.deepEqual(processesMentioning(layout.root).sort(), processesBefore, 'no process started or stopped');
+    assert.deepEqual(await recordedProcesses(), recordedBefore, 'the pid files name the same processes');
+  });
+
+  test('a second tenant becomes Ready alongside, sleeps at 0 replicas, wakes at 1, and leaves nothing when deleted', {
+    timeout: 600_000,
+  }, async () => {
+    requireUp();
+    const { name, namespace, nodePort } = SECOND_TENANT;
+    await kubectl(adminKubeconfig(), ['create', 'namespace', namespace]);
+    await kubectl(
+      adminKubeconfig(),
+      ['apply', '-f', '-'],
+      JSON.stringify(tenantControlPlaneManifest(name, namespace, nodePort)),
+    );
+    await waitForTenantStatus(namespace, name, 'Ready');
+    assert.equal(
+      (await tenant(DEMO_TENANT.namespace, DEMO_TENANT.name)).status?.kubernetesResources?.version?.status,
+      'Ready',
+      'the demo tenant is still Ready',
+    );
+
+    await kubectl(adminKubeconfig(), ['scale', `tcp/${name}`, '-n', namespace, '--replicas=0']);
+    await waitForTenantStatus(namespace, name, 'Sleeping');
+    await kubectl(adminKubeconfig(), ['scale', `tcp/${name}`, '-n', namespace, '--replicas=1']);
+    await waitForTenantStatus(namespace, name, 'Ready');
+
+    const { dataStoreSchema = '', dataStoreUsername = '' } = (await tenant(namespace, name)).spec;
+    const prefix = tenantKeyPrefix(dataStoreSchema);
+    await withDatastore(async (etcd) => {
+      assert.ok((await etcd.getAll().prefix(prefix).count()) > 0, `the tenant wrote keys under ${prefix}`);
+      assert.ok(
+        (await etcd.getUsers()).some((user) => user.name === dataStoreUsername),
+        'its etcd user exists',
+      );
+    });
+
+    // kubectl delete waits for the finalizer, which deletes the tenant's data and objects.
+    await kubectl(adminKubeconfig(), ['delete', `tcp/${name}`, '-n', namespace, '--timeout=120s']);
+    await waitFor(
+      async () => {
+        const left = await tenantPods(namespace, name);
+        if (left.length === 0) return true;
+        throw new Error(`pods left: ${left.map((pod) => `${pod.metadata?.name} (${pod.status?.phase})`).join(', ')}`);
+      },
+      { timeoutMs: 120_000, intervalMs: 500, description: `the pods of ${namespace}/${name} to go` },
+    );
+    assert.equal(
+      await kubectl(adminKubeconfig(), ['get', 'secrets', '-n', namespace, '-o', 'name']),
+      '',
+      'no Secret left',
+    );
+    await withDatastore(async (etcd) => {
+      assert.deepEqual(await etcd.getAll().prefix(prefix).keys(), [], `no key left under ${prefix}`);
+      assert.ok(!(await etcd.getUsers()).some((user) => user.name === dataStoreUsername), 'its etcd user is gone');
+    });
+  });
+
+  test("killing the demo tenant's kube-apiserver: the pod restarts it, the tenant is Ready again, no data lost", {
+    timeout: 300_000,
+  }, async () => {
+    requireUp();
+    const schema = (await tenant(DEMO_TENANT.namespace, DEMO_TENANT.name)).spec.dataStoreSchema ?? '';
+    const apiserverContainer = async () => {
+      const [pod] = await tenantPods(DEMO_TENANT.namespace, DEMO_TENANT.name);
+      return pod?.status?.containerStatuses?.find((container) => container.name === 'kube-apiserver');
+    };
+    // Only the tenant's API server is told to use its prefix.
+    const apiservers = processesMentioning(`--etcd-prefix=/${schema}`);
+    assert.equal(apiservers.length, 1, `one kube-apiserver process of the demo tenant: ${apiservers.join(', ')}`);
+    const killed = apiservers[0]!;
+    const restartsBefore = (await apiserverContainer())?.restartCount ?? 0;
+
+    process.kill(killed, 'SIGKILL');
+    await waitFor(
+      async () => {
+        const container = await apiserverContainer();
+        if (container?.ready && container.restartCount > restartsBefore) return true;
+        throw new Error(`restarts ${container?.restartCount}, ready ${container?.ready}`);
+      },
+      { timeoutMs: 120_000, intervalMs: 500, description: 'the kube-apiserver container to be restarted and ready' },
+    );
+    assert.notDeepEqual(processesMentioning(`--etcd-prefix=/${schema}`), [killed], 'a new kube-apiserver process runs');
+    await waitForTenantStatus(DEMO_TENANT.namespace, DEMO_TENANT.name, 'Ready');
+    // The NodePort reaches the pod again once kube-proxy has seen it ready.
+    const marker = await waitFor(
+      () =>
+        kubectl(demoKubeconfig(), [
+          'get',
+          'configmap',
+          KEPT.name,
+          '-n',
+          KEPT.namespace,
+          '-o',
+          'jsonpath={.data.marker}',
+        ]),
+      { timeoutMs: 30_000, intervalMs: 500, description: `ConfigMap ${KEPT.namespace}/${KEPT.name} to be served` },
+    );
+    assert.equal(marker, KEPT.marker);
+  });
+
+  test('down leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
+    timeout: 300_000,
+  }, async () => {
+    const holder = await recordedPid(layout, 'mount-holder');
+    const recorded = Object.values(await recordedProcesses()).filter((pid) => pid !== undefined);
+    const ours = identify([...processesOfInstance(layout, holder), ...processesMentioning(layout.root), ...recorded]);
+    if (upSucceeded) {
+      const owner = await recordedPid(layout, OWNER_PROCESS);
+      assert.ok(owner !== undefined && ours.some(({ pid }) => pid === owner), 'the owner process runs before down');
+    }
+
+    const down = await kamaji('down', `--state-dir=${layout.root}`);
+    assert.equal(down.code, 0, `kamaji down failed:\n${printed(down)}`);
+
+    assert.deepEqual(stillRunning(ours), [], 'no process of the instance is left');
+    assert.deepEqual(processesMentioning(layout.root), [], `no process mentions ${layout.root}`);
+    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    assert.deepEqual(
+      mountsToUnmount(mountPoints(mountinfo), [layout.root]),
+      [],
+      'nothing is mounted under the state dir',
+    );
+    const { stdout: netns } = await runCommand('ip', ['netns', 'list']);
+    assert.ok(!netns.includes(layout.names.netns), `network namespace ${layout.names.netns} is gone`);
+    const { stdout: links } = await runCommand('ip', ['-o', 'link', 'show']);
+    assert.ok(!links.includes(layout.names.hostLink), `host link ${layout.names.hostLink} is gone`);
+    assert.deepEqual(await hostIptablesLinesOf(layout.id), iptablesBefore, 'no iptables chain or rule of ours');
+    const leftCgroups = cgroupMountPoints(mountinfo).filter((hierarchy) =>
+      existsSync(join(hierarchy, layout.names.cgroupRoot)),
+    );
+    assert.deepEqual(leftCgroups, [], `no ${layout.names.cgroupRoot} cgroup is left`);
+    assert.ok(existsSync(layout.root), 'down without --purge keeps the state dir');
+
+    const purge = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
+    assert.equal(purge.code, 0, `kamaji down --purge failed:\n${printed(purge)}`);
+    assert.ok(!existsSync(layout.root), 'down --purge removes the state dir');
+  });
+});
