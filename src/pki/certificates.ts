@@ -202,6 +202,13 @@ export async function createCertificateAuthority(
   return { certificatePem, privateKeyPem: privateKeyPem(keys.privateKey) };
 }
 
+/** The DER bytes of the first certificate in a PEM text. */
+function pemToDer(pem: string): Buffer {
+  const body = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(pem)?.[1];
+  if (!body) throw new Error('not a PEM certificate');
+  return Buffer.from(body.replace(/\s+/g, ''), 'base64');
+}
+
 /** What signing with a CA needs from it, read once per CA: its subject (the leaves' issuer), key id and key. */
 interface Issuer {
   subject: Buffer;
@@ -216,7 +223,7 @@ function issuerOf(ca: CertificateAndKey): Issuer {
   const cacheKey = ca.certificatePem + ca.privateKeyPem;
   const cached = issuers.get(cacheKey);
   if (cached) return cached;
-  const der = new NodeX509Certificate(ca.certificatePem).raw;
+  const der = pemToDer(ca.certificatePem);
   const tbs = children(der, readElement(der, 0))[0];
   if (!tbs) throw new Error('malformed CA certificate');
   const fields = children(der, tbs);
