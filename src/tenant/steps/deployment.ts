@@ -114,12 +114,23 @@ export function schedulerFlags(_context: TenantContext, paths: PodPaths = podPat
   };
 }
 
-function httpsProbe(path: string, port: number, periodSeconds: number, failureThreshold: number): V1Probe {
+/** Readiness, checked every second from the start: Ready is what the tenant waits for. */
+function readinessProbe(path: string, port: number): V1Probe {
+  return { httpGet: { path, port, scheme: 'HTTPS' }, periodSeconds: 1, failureThreshold: 3, timeoutSeconds: 1 };
+}
+
+/**
+ * Liveness as kubeadm sets it for static control-plane pods: 10 s before the first check, then 8 failures 10 s
+ * apart. No startup probes: a container with one is not ready until it passes, which would hold the pod's Ready
+ * (and so the tenant's) for the controller-manager and scheduler, which do not serve clients.
+ */
+function livenessProbe(path: string, port: number): V1Probe {
   return {
     httpGet: { path, port, scheme: 'HTTPS' },
-    periodSeconds,
-    failureThreshold,
-    timeoutSeconds: 1,
+    initialDelaySeconds: 10,
+    periodSeconds: 10,
+    failureThreshold: 8,
+    timeoutSeconds: 15,
   };
 }
 
@@ -208,9 +219,8 @@ function componentContainers(context: TenantContext): V1Container[] {
       command: ['kube-apiserver'],
       args: mergeArgs(apiServerFlags(context), spec.extraArgs?.apiServer ?? []),
       ports: [{ name: 'kube-apiserver', containerPort: context.port, protocol: 'TCP' }],
-      livenessProbe: httpsProbe('/livez', context.port, 10, 3),
-      readinessProbe: httpsProbe('/readyz', context.port, 1, 3),
-      startupProbe: httpsProbe('/livez', context.port, 1, 60),
+      livenessProbe: livenessProbe('/livez', context.port),
+      readinessProbe: readinessProbe('/readyz', context.port),
       volumeMounts: [pkiMount],
     }),
     customised('controllerManager', {
@@ -218,8 +228,7 @@ function componentContainers(context: TenantContext): V1Container[] {
       image: image(registry.controllerManagerImage),
       command: ['kube-controller-manager'],
       args: mergeArgs(controllerManagerFlags(context), spec.extraArgs?.controllerManager ?? []),
-      livenessProbe: httpsProbe('/healthz', CONTROLLER_MANAGER_PORT, 10, 3),
-      startupProbe: httpsProbe('/healthz', CONTROLLER_MANAGER_PORT, 1, 60),
+      livenessProbe: livenessProbe('/healthz', CONTROLLER_MANAGER_PORT),
       volumeMounts: [pkiMount, kubeconfigMount('controller-manager-kubeconfig', 'controller-manager.conf')],
     }),
     customised('scheduler', {
@@ -227,8 +236,7 @@ function componentContainers(context: TenantContext): V1Container[] {
       image: image(registry.schedulerImage),
       command: ['kube-scheduler'],
       args: mergeArgs(schedulerFlags(context), spec.extraArgs?.scheduler ?? []),
-      livenessProbe: httpsProbe('/healthz', SCHEDULER_PORT, 10, 3),
-      startupProbe: httpsProbe('/healthz', SCHEDULER_PORT, 1, 60),
+      livenessProbe: livenessProbe('/healthz', SCHEDULER_PORT),
       volumeMounts: [kubeconfigMount('scheduler-kubeconfig', 'scheduler.conf')],
     }),
   ];
