@@ -12,7 +12,6 @@ import type { DatastoreEtcd } from './datastore-etcd.ts';
 
 export const KAMAJI_NAMESPACE = 'kamaji-system';
 export const DEFAULT_DATASTORE = 'default';
-const DATASTORE_SECRET = 'default-datastore-certificates';
 
 const crdResource = {
   apiVersion: 'apiextensions.k8s.io/v1',
@@ -24,16 +23,20 @@ const namespaceResource = { apiVersion: 'v1', kind: 'Namespace', plural: 'namesp
 
 const base64 = (text: string | undefined) => Buffer.from(text ?? '').toString('base64');
 
-/** The shared etcd as a DataStore: its CA and root client certificate in a Secret, referenced by key. */
-export function dataStoreObjects(datastore: DatastoreEtcd): { secret: V1Secret; dataStore: DataStore } {
+/**
+ * An etcd as a DataStore named `name`: its CA and root client certificate in a Secret in kamaji-system, referenced
+ * by key the way upstream's samples do.
+ */
+export function dataStoreObjects(datastore: DatastoreEtcd, name: string): { secret: V1Secret; dataStore: DataStore } {
+  const secretName = `${name}-datastore-certificates`;
   const reference = (keyPath: string) => ({
-    secretReference: { name: DATASTORE_SECRET, namespace: KAMAJI_NAMESPACE, keyPath },
+    secretReference: { name: secretName, namespace: KAMAJI_NAMESPACE, keyPath },
   });
   return {
     secret: {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: DATASTORE_SECRET, namespace: KAMAJI_NAMESPACE },
+      metadata: { name: secretName, namespace: KAMAJI_NAMESPACE },
       type: 'Opaque',
       data: {
         'ca.crt': base64(datastore.ca.certificatePem),
@@ -45,7 +48,7 @@ export function dataStoreObjects(datastore: DatastoreEtcd): { secret: V1Secret; 
     dataStore: {
       apiVersion: API_VERSION,
       kind: 'DataStore',
-      metadata: { name: DEFAULT_DATASTORE },
+      metadata: { name },
       spec: {
         driver: 'etcd',
         endpoints: [datastore.endpoint],
@@ -99,7 +102,7 @@ export async function installKamaji(client: KubeClient, datastore: DatastoreEtcd
     kind: 'Namespace',
     metadata: { name: KAMAJI_NAMESPACE },
   });
-  const { secret, dataStore } = dataStoreObjects(datastore);
+  const { secret, dataStore } = dataStoreObjects(datastore, DEFAULT_DATASTORE);
   await serverSideApply(client, builtinResources.secret, secret);
   await serverSideApply(client, dataStoreResource, dataStore as KubernetesObject);
 }

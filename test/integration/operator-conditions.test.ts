@@ -7,12 +7,14 @@ import { after, describe, test } from 'node:test';
 import type { V1Condition } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
+import { dataStoreObjects } from '../../src/cluster/kamaji-install.ts';
 import { startEtcd } from '../../src/harness/etcd.ts';
 import { createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
+import { createDataStore } from '../support/kamaji-api.ts';
 import { NAMESPACE, tcps, useOperator } from '../support/operator.ts';
 
 const condition = (tcp: TenantControlPlane, type: string): V1Condition | undefined =>
@@ -43,7 +45,7 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
   });
 
   test('a DataStore whose Secret lacks a key is reported with the field, and one that is down, until it comes up', async () => {
-    const { core, custom } = operator();
+    const { core } = operator();
     const ca = await createCertificateAuthority('late-etcd-ca', { validityDays: 1 });
     const [server, root] = await Promise.all([
       issueCertificate(ca, {
@@ -54,40 +56,23 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
       }),
       issueCertificate(ca, { commonName: 'root', usages: ['clientAuth'], validityDays: 1 }),
     ]);
-    const base64 = (text: string) => Buffer.from(text).toString('base64');
-    await core.createNamespacedSecret({
-      namespace: 'kamaji-system',
-      body: {
-        metadata: { name: 'late-etcd' },
-        data: {
-          'ca.crt': base64(ca.certificatePem),
-          'tls.crt': base64(root.certificatePem),
-          'tls.key': base64(root.privateKeyPem),
-        },
-      },
-    });
     const port = await freePort();
-    const reference = (keyPath: string) => ({
-      secretReference: { name: 'late-etcd', namespace: 'kamaji-system', keyPath },
-    });
-    await custom.createClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: 'datastores',
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'DataStore',
-        metadata: { name: 'late' },
-        spec: {
-          driver: 'etcd',
-          endpoints: [`127.0.0.1:${port}`],
-          tlsConfig: {
-            certificateAuthority: { certificate: reference('ca.crt'), privateKey: reference('ca.key') },
-            clientCertificate: { certificate: reference('tls.crt'), privateKey: reference('tls.key') },
-          },
+    const { secret, dataStore } = dataStoreObjects(
+      {
+        endpoint: `127.0.0.1:${port}`,
+        ca,
+        root: {
+          endpoints: [],
+          caCertificatePem: ca.certificatePem,
+          clientCertificatePem: root.certificatePem,
+          clientKeyPem: root.privateKeyPem,
         },
       },
-    });
+      'late',
+    );
+    const caKey = secret.data?.['ca.key'] ?? '';
+    delete secret.data?.['ca.key'];
+    await createDataStore(operator().config, secret, dataStore);
     await operator().createTenant('patient', await freePort(), { dataStore: 'late' });
     const misconfigured = await operator().waitTenant(
       'patient',
@@ -96,13 +81,13 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
     );
     assert.match(
       condition(misconfigured, 'DataStoreReady')?.message ?? '',
-      /spec\.tlsConfig\.certificateAuthority\.privateKey: Secret kamaji-system\/late-etcd has no key "ca\.key"/,
+      /spec\.tlsConfig\.certificateAuthority\.privateKey: Secret kamaji-system\/late-datastore-certificates has no key "ca\.key"/,
     );
 
     await core.patchNamespacedSecret({
       namespace: 'kamaji-system',
-      name: 'late-etcd',
-      body: [{ op: 'add', path: '/data/ca.key', value: base64(ca.privateKeyPem) }],
+      name: secret.metadata?.name ?? '',
+      body: [{ op: 'add', path: '/data/ca.key', value: caKey }],
     });
     const unreachable = await operator().waitTenant(
       'patient',

@@ -1,6 +1,14 @@
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { customResourceDefinitions, KINDS } from '../../src/api/crds.ts';
+import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
+import { dataStoreObjects, KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
 import type { ControlPlaneHarness } from '../../src/harness/control-plane.ts';
 import { waitFor } from '../../src/util/wait.ts';
 
@@ -20,49 +28,22 @@ export async function installCustomResourceDefinitions(config: KubeConfig): Prom
   );
 }
 
-/**
- * An etcd DataStore for the harness etcd, its CA and root client certificate in a Secret referenced the way
- * upstream's sample does (secretReference with keyPath).
- */
+/** An etcd DataStore on the harness etcd, with its certificates in a Secret, built as `kamaji up` builds its own. */
 export async function createEtcdDataStore(
   config: KubeConfig,
   harness: ControlPlaneHarness,
   name: string,
 ): Promise<void> {
+  const { secret, dataStore } = dataStoreObjects(harness.etcd, name);
+  await createDataStore(config, secret, dataStore);
+}
+
+/** Creates the kamaji-system namespace if needed, the Secret, then the DataStore. */
+export async function createDataStore(config: KubeConfig, secret: V1Secret, dataStore: DataStore): Promise<void> {
   const core = config.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: 'kamaji-system' } } }).catch(() => undefined);
-  const base64 = (text: string | undefined) => Buffer.from(text ?? '').toString('base64');
-  await core.createNamespacedSecret({
-    namespace: 'kamaji-system',
-    body: {
-      metadata: { name: `${name}-etcd-certs` },
-      data: {
-        'ca.crt': base64(harness.etcd.ca.certificatePem),
-        'ca.key': base64(harness.etcd.ca.privateKeyPem),
-        'tls.crt': base64(harness.etcd.root.clientCertificatePem),
-        'tls.key': base64(harness.etcd.root.clientKeyPem),
-      },
-    },
-  });
-  const reference = (keyPath: string) => ({
-    secretReference: { name: `${name}-etcd-certs`, namespace: 'kamaji-system', keyPath },
-  });
-  await config.makeApiClient(CustomObjectsApi).createClusterCustomObject({
-    group: GROUP,
-    version: VERSION,
-    plural: 'datastores',
-    body: {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: 'DataStore',
-      metadata: { name },
-      spec: {
-        driver: 'etcd',
-        endpoints: [harness.etcd.endpoint],
-        tlsConfig: {
-          certificateAuthority: { certificate: reference('ca.crt'), privateKey: reference('ca.key') },
-          clientCertificate: { certificate: reference('tls.crt'), privateKey: reference('tls.key') },
-        },
-      },
-    },
-  });
+  await core.createNamespace({ body: { metadata: { name: KAMAJI_NAMESPACE } } }).catch(() => undefined);
+  await core.createNamespacedSecret({ namespace: KAMAJI_NAMESPACE, body: secret });
+  await config
+    .makeApiClient(CustomObjectsApi)
+    .createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'datastores', body: dataStore });
 }
