@@ -132,7 +132,11 @@ export class TenantPipeline {
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = parseObjectKey(key);
     const tcp = await readObject<TenantControlPlane>(this.deps.client, tenantControlPlaneResource, { namespace, name });
-    if (!tcp) return {};
+    if (!tcp) {
+      // Gone without our finalizer running (someone removed it): forget it all the same.
+      this.converged.delete(key);
+      return {};
+    }
     if (tcp.metadata.annotations?.[ANNOTATION_PAUSED] !== undefined) return {};
     if (tcp.metadata.deletionTimestamp) return this.finalize(tcp);
     try {
