@@ -12,7 +12,7 @@ import {
   mergePatch,
   patchStatus,
   readObject,
-  serverSideApply,
+  serverSideApplyMetadata,
   withChecksum,
 } from '../controller/apply.ts';
 import type { EventRecorder } from '../controller/events.ts';
@@ -402,7 +402,7 @@ export class TenantPipeline {
         );
         const annotation = desired.metadata?.annotations?.[CHECKSUM_ANNOTATION] ?? '';
         if (observed.get(secret.name) !== annotation) {
-          await serverSideApply(this.deps.client, builtinResources.secret, desired);
+          await serverSideApplyMetadata(this.deps.client, builtinResources.secret, desired);
         }
         return { ...secret, annotation };
       }),
