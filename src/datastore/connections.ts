@@ -16,9 +16,13 @@ export interface DataStoreConnection {
 
 const CHECK_TRUST_MS = 5_000;
 
+/** A replaced connection stays open this long, so that calls already under way on it can finish. */
+const RETIRE_AFTER_MS = 30_000;
+
 /**
- * One open connection per DataStore, shared by every tenant on it, and rebuilt when the DataStore changes (its
- * resourceVersion) so that new endpoints or credentials take effect without a restart.
+ * One open connection per DataStore, shared by every tenant on it, and rebuilt when the DataStore's spec changes
+ * (its generation: status writes such as usedBy do not count) so that new endpoints or credentials take effect
+ * without a restart.
  */
 export class DataStoreConnections {
   private readonly readSecret: SecretReader;
@@ -30,10 +34,10 @@ export class DataStoreConnections {
 
   connectionFor(dataStore: DataStore): Promise<DataStoreConnection> {
     const name = dataStore.metadata.name ?? '';
-    const version = dataStore.metadata.resourceVersion ?? '';
+    const version = String(dataStore.metadata.generation ?? '');
     const cached = this.open.get(name);
     if (cached?.version === version) return cached.connection;
-    if (cached) this.forget(name);
+    if (cached) this.retire(name);
     const connection = this.connect(name, dataStore);
     this.open.set(name, { version, connection });
     // A failed resolution is not cached: the next reconcile tries again (e.g. once the Secret exists).
@@ -58,13 +62,20 @@ export class DataStoreConnections {
     connection.checkedAt = Date.now();
   }
 
-  forget(name: string): void {
+  /** Drops the DataStore's connection, closing it once calls already under way have had time to finish. */
+  retire(name: string): void {
     const cached = this.open.get(name);
     this.open.delete(name);
-    void cached?.connection.then((connection) => connection.driver.close()).catch(() => undefined);
+    setTimeout(() => close(cached?.connection), RETIRE_AFTER_MS).unref();
   }
 
+  /** Closes every connection now (shutdown). */
   closeAll(): void {
-    for (const name of [...this.open.keys()]) this.forget(name);
+    for (const { connection } of this.open.values()) close(connection);
+    this.open.clear();
   }
+}
+
+function close(connection: Promise<DataStoreConnection> | undefined): void {
+  void connection?.then((open) => open.driver.close()).catch(() => undefined);
 }

@@ -48,7 +48,7 @@ export class DataStoreReconciler {
         );
         return {};
       }
-      this.deps.connections.forget(name);
+      this.deps.connections.retire(name);
       await mergePatch(
         this.deps.client,
         dataStoreResource,

@@ -166,13 +166,16 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
   dataStores.addHandler({
     onAdd: (dataStore) => dataStoreQueue.add(objectKey(dataStore)),
-    onUpdate: (_previous, dataStore) => {
+    onUpdate: (previous, dataStore) => {
+      // Its own status writes (usedBy, ready) come back here too; only a spec change concerns the tenants.
+      if (previous.metadata.generation === dataStore.metadata.generation) return;
       dataStoreQueue.add(objectKey(dataStore));
       // New endpoints or credentials: every tenant on it reconciles against the new settings.
-      for (const tcp of tenants.list())
+      for (const tcp of tenants.list()) {
         if (tcp.spec.dataStore === dataStore.metadata.name) tenantQueue.add(objectKey(tcp));
+      }
     },
-    onDelete: (dataStore) => connections.forget(dataStore.metadata.name ?? ''),
+    onDelete: (dataStore) => connections.retire(dataStore.metadata.name ?? ''),
   });
 
   const events = new EventRecorder({ client, component: 'kamaji', instance: hostname(), log });
