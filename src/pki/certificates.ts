@@ -2,6 +2,7 @@ import {
   createHash,
   createPrivateKey,
   generateKeyPair,
+  generateKeyPairSync,
   type KeyObject,
   X509Certificate as NodeX509Certificate,
   randomBytes,
@@ -78,10 +79,13 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 const generate = promisify(generateKeyPair);
 
-/** Generated off the event loop (RSA takes tens of milliseconds). */
+/**
+ * RSA keys are generated off the event loop (tens of milliseconds each); a P-256 key takes microseconds, less than
+ * handing the job to the thread pool costs.
+ */
 async function generateKeys(algorithm: KeyAlgorithm): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
   return algorithm === 'ECDSA-P256'
-    ? generate('ec', { namedCurve: 'P-256' })
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
     : generate('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
 }
 
