@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 /** What to start: a binary, its arguments, and where its output goes. */
@@ -22,6 +22,8 @@ export interface SupervisedProcess {
 }
 
 const STOP_GRACE_MS = 5_000;
+const SETPRIV = '/usr/bin/setpriv';
+const HAS_SETPRIV = existsSync(SETPRIV);
 
 /**
  * Starts processes in their own process group, writes their output to a log file, and stops every one of them
@@ -44,7 +46,12 @@ export class Supervisor {
 
   start(spec: ProcessSpec): SupervisedProcess {
     const log = createWriteStream(spec.logFile, { flags: 'a' });
-    const child = spawn(spec.command, [...spec.args], {
+    // With setpriv, the kernel kills the child when this process dies, however it dies (even by SIGKILL, when
+    // no handler of ours can run): nothing it started outlives it.
+    const [command, args] = HAS_SETPRIV
+      ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', spec.command, ...spec.args]]
+      : [spec.command, [...spec.args]];
+    const child = spawn(command, args, {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
