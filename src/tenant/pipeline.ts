@@ -553,7 +553,13 @@ export class TenantPipeline {
       { namespace: tcp.metadata.namespace, name: tcp.metadata.name ?? '' },
       next as Record<string, unknown>,
     );
+    const before = current.kubernetesResources?.version?.status;
+    const after = written.status?.kubernetesResources?.version?.status;
     tcp.status = written.status;
+    if (after && after !== before) {
+      const message = before ? `${before} → ${after}` : after;
+      await this.deps.events.record(tcp, after === 'NotReady' ? 'Warning' : 'Normal', after, message);
+    }
   }
 
   // ---- deletion ----

@@ -38,6 +38,17 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
     assert.equal(tcp.spec.dataStore, 'default');
     assert.match(tcp.spec.dataStoreSchema ?? '', /^[0-9a-f_]{36}$/, 'schema defaulted from the UID');
     assert.equal(tcp.status?.kubernetesResources?.version?.status, 'Provisioning');
+    const events = await waitFor(
+      async () => {
+        const { items } = await operator().core.listNamespacedEvent({
+          namespace: NAMESPACE,
+          fieldSelector: 'involvedObject.name=alpha',
+        });
+        return items.some((event) => event.reason === 'Provisioning') ? items : undefined;
+      },
+      { timeoutMs: 10_000, description: 'an event saying the tenant is Provisioning' },
+    );
+    assert.equal(events.find((event) => event.reason === 'Provisioning')?.type, 'Normal');
     assert.equal(tcp.status?.storage?.dataStoreName, 'default');
     assert.ok(tcp.metadata.finalizers?.includes('finalizer.kamaji.clastix.io'));
 
