@@ -16,7 +16,7 @@ import { runWorkers, WorkQueue } from '../controller/work-queue.ts';
 import { DataStoreConnections } from '../datastore/connections.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
 import { LABEL_TENANT } from '../tenant/names.ts';
-import { TenantPipeline } from '../tenant/pipeline.ts';
+import { ANNOTATION_PAUSED, type ObservedSecret, TenantPipeline } from '../tenant/pipeline.ts';
 import { DataStoreReconciler } from './datastore-reconciler.ts';
 
 export interface ManagerOptions {
@@ -127,17 +127,23 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       if (tcp.spec.dataStore) dataStoreQueue.add(tcp.spec.dataStore);
     },
   });
-  // Secret checksum annotations by tenant, kept as the informer hears them, so a reconcile finds its own at once.
-  const secretChecksums = new Map<string, Map<string, string>>();
+  // What the pipeline needs of each Secret (its checksum annotation, whether it is paused) by tenant, kept as the
+  // informer hears them, so a reconcile finds its own at once.
+  const secretIndex = new Map<string, Map<string, ObservedSecret>>();
   const indexSecret = (secret: KubernetesObject, present: boolean) => {
     const { namespace, name, labels, annotations } = secret.metadata ?? {};
     const tenant = `${namespace}/${labels?.[LABEL_TENANT]}`;
-    const entries = secretChecksums.get(tenant) ?? new Map<string, string>();
-    const value = annotations?.[CHECKSUM_ANNOTATION];
-    if (present && value) entries.set(name ?? '', value);
-    else entries.delete(name ?? '');
-    if (entries.size > 0) secretChecksums.set(tenant, entries);
-    else secretChecksums.delete(tenant);
+    const entries = secretIndex.get(tenant) ?? new Map<string, ObservedSecret>();
+    if (present) {
+      entries.set(name ?? '', {
+        checksum: annotations?.[CHECKSUM_ANNOTATION],
+        paused: annotations?.[ANNOTATION_PAUSED] !== undefined,
+      });
+    } else {
+      entries.delete(name ?? '');
+    }
+    if (entries.size > 0) secretIndex.set(tenant, entries);
+    else secretIndex.delete(tenant);
   };
   secrets.addHandler({
     onAdd: (secret) => indexSecret(secret, true),
@@ -199,14 +205,14 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
 
   let nodeAddressCache: { at: number; address: string | undefined } | undefined;
-  const noSecrets: ReadonlyMap<string, string> = new Map();
+  const noSecrets: ReadonlyMap<string, ObservedSecret> = new Map();
   const pipeline = new TenantPipeline({
     client,
     observed: {
       dataStore: (name) => dataStores.get(name),
       service: (namespace, name) => services.get(`${namespace}/${name}`) as V1Service | undefined,
       deployment: (namespace, name) => deployments.get(`${namespace}/${name}`),
-      secretChecksums: (namespace, tenant) => secretChecksums.get(`${namespace}/${tenant}`) ?? noSecrets,
+      secrets: (namespace, tenant) => secretIndex.get(`${namespace}/${tenant}`) ?? noSecrets,
     },
     events,
     dataStores: connections,

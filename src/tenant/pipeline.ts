@@ -41,13 +41,20 @@ import { unhonouredFields } from './unhonoured.ts';
 export const TENANT_FINALIZER = 'finalizer.kamaji.clastix.io';
 export const ANNOTATION_PAUSED = 'kamaji.clastix.io/paused';
 
+export interface ObservedSecret {
+  /** The checksum annotation Kamaji wrote on it. */
+  checksum: string | undefined;
+  /** `kamaji.clastix.io/paused` on it: an operator took it over by hand; Kamaji leaves it as it is. */
+  paused: boolean;
+}
+
 /** What the informers have seen: reads that cost no API call. They may lag our own writes by a moment. */
 export interface ObservedObjects {
   dataStore(name: string): DataStore | undefined;
   service(namespace: string, name: string): V1Service | undefined;
   deployment(namespace: string, name: string): V1Deployment | undefined;
-  /** The checksum annotation of each of a tenant's Secrets, by Secret name. */
-  secretChecksums(namespace: string, tenant: string): ReadonlyMap<string, string>;
+  /** Each of a tenant's Secrets, by name. */
+  secrets(namespace: string, tenant: string): ReadonlyMap<string, ObservedSecret>;
 }
 
 export interface PipelineDependencies {
@@ -203,8 +210,10 @@ export class TenantPipeline {
   ): 'current' | 'lagging' | 'stale' {
     const age = this.now().getTime() - converged.at;
     if (converged.contextChecksum !== contextChecksum || age > RENEWAL_CHECK_MS) return 'stale';
-    const observed = this.deps.observed.secretChecksums(context.namespace, context.name);
-    const differing = [...converged.annotations].filter(([name, annotation]) => observed.get(name) !== annotation);
+    const observed = this.deps.observed.secrets(context.namespace, context.name);
+    const differing = [...converged.annotations].filter(
+      ([name, annotation]) => observed.get(name)?.checksum !== annotation,
+    );
     if (differing.length === 0) return 'current';
     return age < INFORMER_LAG_MS ? 'lagging' : 'stale';
   }
@@ -382,7 +391,7 @@ export class TenantPipeline {
       desiredKubeconfigSecrets(context, ca, existing, options),
       desiredDatastoreSecrets({ context, datastoreCa: dataStore.ca, username, existing, options }),
     ]);
-    const observed = this.deps.observed.secretChecksums(context.namespace, context.name);
+    const observed = this.deps.observed.secrets(context.namespace, context.name);
     return Promise.all(
       [...certificates, ...kubeconfigs, ...storage].map(async (secret) => {
         const desired = withChecksum<V1Secret>(
@@ -400,8 +409,13 @@ export class TenantPipeline {
             ),
           } satisfies V1Secret),
         );
+        const live = observed.get(secret.name);
+        if (live?.paused) {
+          // Left as the operator set it; what is stored is what the pods mount.
+          return { ...secret, data: existing.get(secret.name) ?? secret.data, annotation: live.checksum ?? '' };
+        }
         const annotation = desired.metadata?.annotations?.[CHECKSUM_ANNOTATION] ?? '';
-        if (observed.get(secret.name) !== annotation) {
+        if (live?.checksum !== annotation) {
           await serverSideApplyMetadata(this.deps.client, builtinResources.secret, desired);
         }
         return { ...secret, annotation };

@@ -167,6 +167,42 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
     );
   });
 
+  test('a paused managed Secret is left alone while the others rotate', async () => {
+    const before = await operator().secretsOf('rotor');
+    await operator().core.patchNamespacedSecret({
+      namespace: NAMESPACE,
+      name: 'rotor-api-server-certificate',
+      body: [{ op: 'add', path: '/metadata/annotations/kamaji.clastix.io~1paused', value: '' }],
+    });
+    await operator().custom.patchNamespacedCustomObject({
+      ...tcps,
+      name: 'rotor',
+      body: [{ op: 'add', path: '/metadata/annotations', value: { 'certs.kamaji.clastix.io/rotate': '' } }],
+    });
+    await operator().waitTenant(
+      'rotor',
+      'to drop the rotate annotation',
+      (tcp) => tcp.metadata.annotations?.['certs.kamaji.clastix.io/rotate'] === undefined,
+    );
+    const after = await operator().secretsOf('rotor');
+    const key = (secrets: typeof before, name: string, file: string) => secrets.get(name)?.[file];
+    assert.equal(
+      key(after, 'rotor-api-server-certificate', 'apiserver.crt'),
+      key(before, 'rotor-api-server-certificate', 'apiserver.crt'),
+      'paused: untouched',
+    );
+    assert.notEqual(
+      key(after, 'rotor-api-server-kubelet-client-certificate', 'apiserver-kubelet-client.crt'),
+      key(before, 'rotor-api-server-kubelet-client-certificate', 'apiserver-kubelet-client.crt'),
+      'not paused: rotated',
+    );
+    await operator().core.patchNamespacedSecret({
+      namespace: NAMESPACE,
+      name: 'rotor-api-server-certificate',
+      body: [{ op: 'remove', path: '/metadata/annotations/kamaji.clastix.io~1paused' }],
+    });
+  });
+
   test('a managed Secret that is deleted comes back, issued by the same CA', async () => {
     const ca = (await operator().secretsOf('rotor')).get('rotor-ca')?.['ca.crt'] ?? '';
     await operator().core.deleteNamespacedSecret({ namespace: NAMESPACE, name: 'rotor-api-server-certificate' });
