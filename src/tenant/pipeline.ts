@@ -23,6 +23,7 @@ import {
   parseObjectKey,
   resourcePath,
 } from '../controller/kube-client.ts';
+import { decodeSecretData } from '../controller/secret-data.ts';
 import type { ReconcileResult } from '../controller/work-queue.ts';
 import type { DataStoreConnection, DataStoreConnections } from '../datastore/connections.ts';
 import { DataStoreConfigError } from '../datastore/resolve.ts';
@@ -102,12 +103,6 @@ class Blocked extends Error {
     this.condition = condition;
     this.retryAfterMs = retryAfterMs;
   }
-}
-
-function decodeSecretData(secret: V1Secret): SecretText {
-  return Object.fromEntries(
-    Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
-  );
 }
 
 /**

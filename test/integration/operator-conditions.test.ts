@@ -12,6 +12,7 @@ import { startEtcd } from '../../src/harness/etcd.ts';
 import { createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
+import { ANNOTATION_ROTATE } from '../../src/tenant/names.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { createDataStore } from '../support/kamaji-api.ts';
@@ -24,6 +25,20 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
   const operator = useOperator();
   const supervisor = new Supervisor();
   const dirs: string[] = [];
+
+  /** Asks for new certificates and waits until the operator has made them (it clears the annotation). */
+  async function rotate(name: string): Promise<void> {
+    await operator().custom.patchNamespacedCustomObject({
+      ...tcps,
+      name,
+      body: [{ op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_ROTATE]: '' } }],
+    });
+    await operator().waitTenant(
+      name,
+      'to drop the rotate annotation',
+      (tcp) => tcp.metadata.annotations?.[ANNOTATION_ROTATE] === undefined,
+    );
+  }
 
   after(async () => {
     await supervisor.stopAll();
@@ -148,16 +163,7 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
     await operator().createTenant('rotor', await freePort());
     await operator().waitProvisioned('rotor');
     const before = await operator().secretsOf('rotor');
-    await operator().custom.patchNamespacedCustomObject({
-      ...tcps,
-      name: 'rotor',
-      body: [{ op: 'add', path: '/metadata/annotations', value: { 'certs.kamaji.clastix.io/rotate': '' } }],
-    });
-    await operator().waitTenant(
-      'rotor',
-      'to drop the rotate annotation',
-      (tcp) => tcp.metadata.annotations?.['certs.kamaji.clastix.io/rotate'] === undefined,
-    );
+    await rotate('rotor');
     const after = await operator().secretsOf('rotor');
     assert.equal(after.get('rotor-ca')?.['ca.crt'], before.get('rotor-ca')?.['ca.crt'], 'the CA stays');
     const serving = (secrets: typeof before) => secrets.get('rotor-api-server-certificate')?.['apiserver.crt'] ?? '';
@@ -174,16 +180,7 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
       name: 'rotor-api-server-certificate',
       body: [{ op: 'add', path: '/metadata/annotations/kamaji.clastix.io~1paused', value: '' }],
     });
-    await operator().custom.patchNamespacedCustomObject({
-      ...tcps,
-      name: 'rotor',
-      body: [{ op: 'add', path: '/metadata/annotations', value: { 'certs.kamaji.clastix.io/rotate': '' } }],
-    });
-    await operator().waitTenant(
-      'rotor',
-      'to drop the rotate annotation',
-      (tcp) => tcp.metadata.annotations?.['certs.kamaji.clastix.io/rotate'] === undefined,
-    );
+    await rotate('rotor');
     const after = await operator().secretsOf('rotor');
     const key = (secrets: typeof before, name: string, file: string) => secrets.get(name)?.[file];
     assert.equal(

@@ -3,6 +3,7 @@ import { after, before } from 'node:test';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane, TenantControlPlaneSpec } from '../../src/api/v1alpha1/tenant-control-plane.ts';
+import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import type { ControlPlaneHarness } from '../../src/harness/control-plane.ts';
 import { type RunningManager, startManager } from '../../src/manager/manager.ts';
 import type { SecretText } from '../../src/tenant/steps/certificates.ts';
@@ -115,14 +116,7 @@ export function useOperator(): () => OperatorFixture {
           namespace: NAMESPACE,
           labelSelector: `kamaji.clastix.io/name=${name}`,
         });
-        return new Map(
-          items.map((secret: V1Secret) => [
-            secret.metadata?.name ?? '',
-            Object.fromEntries(
-              Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString()]),
-            ),
-          ]),
-        );
+        return new Map(items.map((secret: V1Secret) => [secret.metadata?.name ?? '', decodeSecretData(secret)]));
       },
     };
   });
