@@ -1,17 +1,18 @@
 import { hostname } from 'node:os';
-import type { KubernetesObject, V1Deployment, V1Node, V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import { type TenantControlPlane, VERSION_STATUSES } from '../api/v1alpha1/tenant-control-plane.ts';
-import { CHECKSUM_ANNOTATION } from '../controller/apply.ts';
+import { CHECKSUM_ANNOTATION, readObject } from '../controller/apply.ts';
 import { loadClusterAccess } from '../controller/cluster-access.ts';
 import { EventRecorder } from '../controller/events.ts';
 import { cachesSynced, type ProbeServer, startProbeServer } from '../controller/health.ts';
 import { Informer } from '../controller/informer.ts';
-import { builtinResources, KubeClient, objectKey, resourcePath } from '../controller/kube-client.ts';
+import { builtinResources, KubeClient, objectKey } from '../controller/kube-client.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
 import { type Log, logToStderr } from '../controller/log.ts';
 import { instrumentController, Registry, registerProcessMetrics } from '../controller/metrics.ts';
+import { decodeSecretData } from '../controller/secret-data.ts';
 import { runWorkers, WorkQueue } from '../controller/work-queue.ts';
 import { DataStoreConnections } from '../datastore/connections.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
@@ -158,17 +159,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     });
   }
   const connections = new DataStoreConnections(async (namespace, name) => {
-    try {
-      const secret = await client.request<{ data?: Record<string, string> }>(
-        'GET',
-        resourcePath(builtinResources.secret, { namespace, name }),
-      );
-      return Object.fromEntries(
-        Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
-      );
-    } catch {
-      return undefined;
-    }
+    const secret = await readObject<V1Secret>(client, builtinResources.secret, { namespace, name });
+    return secret && decodeSecretData(secret);
   });
   dataStores.addHandler({
     onAdd: (dataStore) => dataStoreQueue.add(objectKey(dataStore)),
