@@ -105,3 +105,11 @@ test("the user's scheduling, metadata, resources and additions reach the pod; ma
   assert.equal(sidecar?.name, 'sidecar');
   assert.equal(pod?.spec?.volumes?.at(-1)?.name, 'extra');
 });
+
+test('Secret files are mounted 0644 (defaultMode is decimal 420 in the API), as kubeadm and upstream Kamaji do', () => {
+  const volumes = desiredDeployment({ context: sampleContext(), podTemplateChecksum: 'x' }).spec?.template.spec
+    ?.volumes;
+  const modes = (volumes ?? []).map((volume) => volume.projected?.defaultMode ?? volume.secret?.defaultMode);
+  assert.deepEqual(modes, [420, 420, 420]);
+  assert.equal((420).toString(8), '644');
+});

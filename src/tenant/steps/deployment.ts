@@ -7,6 +7,8 @@ export const PKI_DIR = '/etc/kubernetes/pki';
 export const KUBECONFIG_DIR = '/etc/kubernetes';
 const CONTROLLER_MANAGER_PORT = 10257;
 const SCHEDULER_PORT = 10259;
+/** rw-r--r--: the API takes file modes as decimal numbers, so 0644 is 420 (0o644), never the literal 0o420. */
+const SECRET_FILE_MODE = 0o644;
 
 /** File locations the component arguments refer to; tests point them at a temporary directory. */
 export interface PodPaths {
@@ -143,7 +145,7 @@ function pkiVolume(tcp: string): V1Volume {
   return {
     name: 'pki',
     projected: {
-      defaultMode: 0o420,
+      defaultMode: SECRET_FILE_MODE,
       sources: [
         secret(names.caSecret, [
           ['ca.crt', 'ca.crt'],
@@ -180,7 +182,7 @@ function pkiVolume(tcp: string): V1Volume {
 }
 
 function kubeconfigVolume(name: string, secretName: string, key: string): V1Volume {
-  return { name, secret: { secretName, defaultMode: 0o420, items: [{ key, path: key }] } };
+  return { name, secret: { secretName, defaultMode: SECRET_FILE_MODE, items: [{ key, path: key }] } };
 }
 
 export interface DeploymentInput {
