@@ -212,7 +212,9 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
     assert.equal((await operator().secretsOf('beta')).size, 0);
   });
 
-  test('a manager killed mid-reconcile and started again completes the TCP with nothing duplicated', async () => {
+  // A graceful restart: stop() lets the in-flight reconcile finish. Crashes (SIGKILL at precise points of a
+  // reconcile) are tested in crash-safety.test.ts.
+  test('a manager stopped gracefully mid-reconcile and started again completes the TCP with nothing duplicated', async () => {
     await operator().restartManager();
     await operator().createTenant('gamma', await freePort());
     await new Promise((resolve) => setTimeout(resolve, 150));
