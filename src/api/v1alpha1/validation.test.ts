@@ -115,12 +115,24 @@ describe('DataStore validation', () => {
   test('endpoints are host:port without a scheme', () => {
     const problems = validateDataStoreSpec({
       driver: 'etcd',
-      endpoints: ['etcd-0.etcd:2379', 'https://etcd-1:2379', 'etcd-2', '[fd00::1]:2379', 'etcd-3:99999'],
+      endpoints: ['etcd-0.etcd:2379', 'https://etcd-1:2379', 'etcd-2', '[fd00::1]:2379', 'etcd-3:99999', 'a/b:1'],
     });
     assert.deepEqual(
       problems.map((problem) => problem.field),
-      ['spec.endpoints[1]', 'spec.endpoints[2]', 'spec.endpoints[4]'],
+      ['spec.endpoints[1]', 'spec.endpoints[2]', 'spec.endpoints[4]', 'spec.endpoints[5]'],
     );
-    assert.match(problems[0]!.message, /is not host:port \(no scheme/);
+  });
+
+  test('each problem says how to write the endpoint', () => {
+    const problems = validateDataStoreSpec({
+      driver: 'etcd',
+      endpoints: ['https://etcd-1:2379', 'etcd-2', 'etcd-3:99999', 'a/b:1'],
+    });
+    assert.deepEqual(messages(problems), [
+      'spec.endpoints[0]: "https://etcd-1:2379" has a URL scheme; write it as host:port without "https://" (Kamaji adds it): etcd-1:2379',
+      'spec.endpoints[1]: "etcd-2" has no port; write it as host:port, e.g. etcd-2:2379',
+      'spec.endpoints[2]: "etcd-3:99999": port 99999 is out of range; use a port from 1 to 65535',
+      'spec.endpoints[3]: "a/b:1" is not host:port; write it as host:port (IPv6 as [address]:port), e.g. etcd-0.etcd.kamaji-system.svc:2379',
+    ]);
   });
 });

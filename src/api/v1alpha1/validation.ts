@@ -4,6 +4,7 @@
  * them (admission, reconciliation) and what to do with the problems.
  */
 import { isIP } from 'node:net';
+import { parseEndpoint } from '../../util/endpoints.ts';
 import { cidrContains, parseCidr, parseIp } from '../../util/ip.ts';
 import type { DataStoreSpec } from './datastore.ts';
 import type { DeploymentSpec, NetworkProfile, TenantControlPlaneSpec } from './tenant-control-plane.ts';
@@ -37,19 +38,28 @@ export function validateTenantControlPlaneSpec(
   ];
 }
 
+/** Semantic checks of a DataStore: each endpoint is `host:port`, the form every consumer adds its scheme to. */
 export function validateDataStoreSpec(spec: DataStoreSpec): FieldProblem[] {
   return spec.endpoints.flatMap((endpoint, index) => {
-    const port = /:(\d+)$/.exec(endpoint)?.[1];
-    const valid = !endpoint.includes('://') && port !== undefined && Number(port) >= 1 && Number(port) <= 65535;
-    return valid
-      ? []
-      : [
-          {
-            field: `spec.endpoints[${index}]`,
-            message: `"${endpoint}" is not host:port (no scheme, e.g. etcd-0:2379)`,
-          },
-        ];
+    const problem = endpointProblem(endpoint);
+    return problem ? [{ field: `spec.endpoints[${index}]`, message: problem }] : [];
   });
+}
+
+/** What is wrong with an endpoint, and how to write it; undefined when it is a valid `host:port`. */
+function endpointProblem(endpoint: string): string | undefined {
+  const example = 'e.g. etcd-0.etcd.kamaji-system.svc:2379';
+  const parsed = parseEndpoint(endpoint);
+  if (!parsed) return `"${endpoint}" is not host:port; write it as host:port (IPv6 as [address]:port), ${example}`;
+  const hostPort = `${parsed.host}:${parsed.port ?? 2379}`;
+  if (parsed.scheme) {
+    return `"${endpoint}" has a URL scheme; write it as host:port without "${parsed.scheme}://" (Kamaji adds it): ${hostPort}`;
+  }
+  if (parsed.port === undefined) return `"${endpoint}" has no port; write it as host:port, e.g. ${hostPort}`;
+  if (parsed.port < 1 || parsed.port > 65535) {
+    return `"${endpoint}": port ${parsed.port} is out of range; use a port from 1 to 65535`;
+  }
+  return undefined;
 }
 
 interface Version {

@@ -1,4 +1,5 @@
 import type { CertificateAndKey } from '../../pki/certificates.ts';
+import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
 import {
@@ -52,7 +53,7 @@ export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Pro
       name: names.datastoreConfigSecret,
       component: 'datastore-config',
       data: {
-        DB_CONNECTION_STRING: context.datastore.endpoints.map((endpoint) => `https://${endpoint}`).join(','),
+        DB_CONNECTION_STRING: context.datastore.endpoints.map(etcdClientUrl).join(','),
         DB_SCHEMA: context.datastore.schema,
         DB_USER: username,
         // etcd tenants authenticate by certificate only.

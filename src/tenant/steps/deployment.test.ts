@@ -26,6 +26,12 @@ test('the API server is confined to the tenant prefix and trusts the tenant CA',
   assert.equal(flags['kubelet-preferred-address-types'], 'InternalIP,ExternalIP,Hostname');
 });
 
+test('etcd servers get one https scheme, also from an endpoint the user wrote with one', () => {
+  const endpoints = ['etcd-0:2379', 'https://etcd-1:2379', 'HTTPS://[fd00::2]:2379/'];
+  const flags = apiServerFlags(sampleContext({ datastore: { endpoints, schema: 'tenants_acme' } }));
+  assert.equal(flags['etcd-servers'], 'https://etcd-0:2379,https://etcd-1:2379,https://[fd00::2]:2379');
+});
+
 test('the Deployment runs the three components on upstream images with a rolling update that never drops a replica', () => {
   const deployment = desiredDeployment({
     context: sampleContext({ deployment: { ...defaultedDeployment(), replicas: 3 } }),

@@ -1,4 +1,5 @@
 import type { V1Container, V1Deployment, V1Probe, V1Volume } from '@kubernetes/client-node';
+import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames, ownedLabels } from '../names.ts';
 
@@ -55,7 +56,7 @@ export function apiServerFlags(context: TenantContext, paths: PodPaths = podPath
     'client-ca-file': `${pki}/ca.crt`,
     'enable-admission-plugins': context.admissionControllers.join(','),
     'enable-bootstrap-token-auth': 'true',
-    'etcd-servers': context.datastore.endpoints.map((endpoint) => `https://${endpoint}`).join(','),
+    'etcd-servers': context.datastore.endpoints.map(etcdClientUrl).join(','),
     'etcd-prefix': `/${context.datastore.schema}`,
     'etcd-cafile': `${pki}/etcd/ca.crt`,
     'etcd-certfile': `${pki}/etcd/server.crt`,
