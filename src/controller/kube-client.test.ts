@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sendJson, startFakeApiServer } from './fake-api-server.ts';
+import { sendJson, startFakeApiServer } from '../../test/support/fake-api-server.ts';
 import { ApiError, builtinResources, hasStatus, objectKey, parseObjectKey, resourcePath } from './kube-client.ts';
 
 test('resource paths for core and grouped, namespaced and cluster-scoped types', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { sendJson, startFakeApiServer } from '../../test/support/fake-api-server.ts';
 import { waitFor } from '../util/wait.ts';
-import { sendJson, startFakeApiServer } from './fake-api-server.ts';
 import { LeaderElector, type LeaseSpec, mayHoldLease, microTime } from './leader-election.ts';
 import { discardLog } from './log.ts';
 

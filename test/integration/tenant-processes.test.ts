@@ -14,11 +14,11 @@ import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '
 import { desiredDatastoreSecrets } from '../../src/tenant/steps/datastore.ts';
 import { desiredDeployment } from '../../src/tenant/steps/deployment.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
-import { defaultedDeployment, sampleContext } from '../../src/tenant/testing.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from '../support/control-plane.ts';
+import { defaultedDeployment, sampleContext } from '../support/tenant-context.ts';
 import { materializePodFiles } from '../support/tenant-pod.ts';
 
 /** Builds every Secret and the Deployment of one tenant whose datastore is the harness etcd. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { sampleContext } from '../../../test/support/tenant-context.ts';
 import { objectNames } from '../names.ts';
-import { sampleContext } from '../testing.ts';
 import {
   apiServerSubjectAltNames,
   type DesiredSecret,

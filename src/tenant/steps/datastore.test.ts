@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { sampleContext } from '../../../test/support/tenant-context.ts';
 import { createCertificateAuthority } from '../../pki/certificates.ts';
-import { sampleContext } from '../testing.ts';
 import { desiredDatastoreSecrets } from './datastore.ts';
 
 test('the datastore config Secret lists each endpoint with one https scheme, also one written with a scheme', async () => {

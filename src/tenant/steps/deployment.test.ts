@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultedDeployment, sampleContext } from '../testing.ts';
+import { defaultedDeployment, sampleContext } from '../../../test/support/tenant-context.ts';
 import { apiServerFlags, desiredDeployment, mergeArgs, overriddenExtraArgs } from './deployment.ts';
 
 test('managed flags win over extraArgs; other extra flags, bare or with values, are kept', () => {

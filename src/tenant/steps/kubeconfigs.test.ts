@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { parse } from 'yaml';
+import { sampleContext } from '../../../test/support/tenant-context.ts';
 import { createCertificateAuthority } from '../../pki/certificates.ts';
 import type { Kubeconfig } from '../../pki/kubeconfig.ts';
-import { sampleContext } from '../testing.ts';
 import type { SecretText } from './certificates.ts';
 import { desiredKubeconfigSecrets } from './kubeconfigs.ts';
 

@@ -1,5 +1,5 @@
-import { applyTenantControlPlaneDefaults } from '../api/v1alpha1/defaults.ts';
-import type { TenantContext } from './context.ts';
+import { applyTenantControlPlaneDefaults } from '../../src/api/v1alpha1/defaults.ts';
+import type { TenantContext } from '../../src/tenant/context.ts';
 
 /** spec.controlPlane.deployment as the API server would default an empty one. */
 export function defaultedDeployment(): TenantContext['deployment'] {

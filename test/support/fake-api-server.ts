@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeClient } from './kube-client.ts';
+import { KubeClient } from '../../src/controller/kube-client.ts';
 
 export interface RecordedRequest {
   method: string;
