@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { applyTenantControlPlaneDefaults, defaultDataStoreSchemaAndUsername, dnsServiceIp } from './defaults.ts';
+import { applyTenantControlPlaneDefaults, dnsServiceIp } from './defaults.ts';
 import { DEFAULT_ADMISSION_CONTROLLERS, type TenantControlPlaneSpec } from './tenant-control-plane.ts';
 
 const minimal: TenantControlPlaneSpec = {
@@ -96,17 +96,6 @@ describe('TenantControlPlane defaults', () => {
     assert.equal(applyTenantControlPlaneDefaults(minimal, { defaultDataStore: 'default' }).dataStore, 'default');
     const named = applyTenantControlPlaneDefaults({ ...minimal, dataStore: 'gold' }, { defaultDataStore: 'default' });
     assert.equal(named.dataStore, 'gold');
-  });
-
-  test('dataStoreSchema and dataStoreUsername take the given value only where unset', () => {
-    assert.deepEqual(defaultDataStoreSchemaAndUsername(minimal, 'ns_tenant'), {
-      ...minimal,
-      dataStoreSchema: 'ns_tenant',
-      dataStoreUsername: 'ns_tenant',
-    });
-    const set = defaultDataStoreSchemaAndUsername({ ...minimal, dataStoreSchema: 'kept', dataStoreUsername: '' }, 'v');
-    assert.equal(set.dataStoreSchema, 'kept');
-    assert.equal(set.dataStoreUsername, 'v');
   });
 
   test('the DNS Service IP is the 10th address of an IPv4 network and ::10 past an IPv6 one', () => {

@@ -91,21 +91,6 @@ export function applyTenantControlPlaneDefaults(
   };
 }
 
-/**
- * Sets dataStoreSchema and dataStoreUsername where they are unset. Both are immutable once stored, so the operator
- * chooses the value once (upstream uses `<namespace>_<name>` with dashes as underscores).
- */
-export function defaultDataStoreSchemaAndUsername<T extends TenantControlPlaneSpec>(
-  spec: T,
-  value: string,
-): T & { dataStoreSchema: string; dataStoreUsername: string } {
-  return {
-    ...spec,
-    dataStoreSchema: spec.dataStoreSchema || value,
-    dataStoreUsername: spec.dataStoreUsername || value,
-  };
-}
-
 /** The cluster DNS Service IP of a service CIDR: its 10th address for IPv4, `::10` past the network for IPv6. */
 export function dnsServiceIp(serviceCidr: string): string {
   const cidr = parseCidr(serviceCidr);

@@ -42,11 +42,6 @@ export function mergeArgs(managed: Readonly<Record<string, string>>, extraArgs: 
   return args;
 }
 
-/** The extra flags a user asked for that a managed flag overrides (reported in the status). */
-export function overriddenExtraArgs(managed: Readonly<Record<string, string>>, extraArgs: readonly string[]): string[] {
-  return [...parseFlags(extraArgs).keys()].filter((flag) => flag in managed);
-}
-
 export function apiServerFlags(context: TenantContext, paths: PodPaths = podPaths): Record<string, string> {
   const pki = paths.pki;
   return {
