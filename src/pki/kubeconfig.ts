@@ -1,3 +1,5 @@
+import { parse } from 'yaml';
+
 /** A kubeconfig file (clientcmd v1) holding one cluster, one user and one context. */
 export interface Kubeconfig {
   apiVersion: 'v1';
@@ -75,4 +77,47 @@ export function kubeconfigToYaml(kubeconfig: Kubeconfig): string {
   }
   lines.push(`current-context: ${q(kubeconfig['current-context'])}`, 'preferences: {}');
   return `${lines.join('\n')}\n`;
+}
+
+/** The one cluster and one user of a kubeconfig, as `readSingleKubeconfig` finds them. */
+export interface SingleKubeconfig {
+  server: string;
+  caCertificatePem: string | undefined;
+  clientCertificatePem: string;
+  clientKeyPem: string;
+}
+
+const fromBase64 = (text: string): string => Buffer.from(text, 'base64').toString('utf8');
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Reads back a kubeconfig of exactly one cluster and one user with inline client credentials, parsed as YAML (so
+ * that quoting, key order or indentation, as any writer may choose them, do not matter). Anything else, YAML that
+ * does not parse included, gives undefined.
+ */
+export function readSingleKubeconfig(yaml: string): SingleKubeconfig | undefined {
+  let document: unknown;
+  try {
+    // Every value read here is a string: the failsafe schema resolves nothing else (and is the cheapest).
+    document = parse(yaml, { schema: 'failsafe' });
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(document)) return undefined;
+  const { clusters, users } = document;
+  if (!Array.isArray(clusters) || clusters.length !== 1 || !Array.isArray(users) || users.length !== 1)
+    return undefined;
+  const cluster = isRecord(clusters[0]) ? clusters[0].cluster : undefined;
+  const user = isRecord(users[0]) ? users[0].user : undefined;
+  if (!isRecord(cluster) || !isRecord(user)) return undefined;
+  const { server, 'certificate-authority-data': ca } = cluster;
+  const { 'client-certificate-data': certificate, 'client-key-data': key } = user;
+  if (typeof server !== 'string' || typeof certificate !== 'string' || typeof key !== 'string') return undefined;
+  return {
+    server,
+    caCertificatePem: typeof ca === 'string' ? fromBase64(ca) : undefined,
+    clientCertificatePem: fromBase64(certificate),
+    clientKeyPem: fromBase64(key),
+  };
 }

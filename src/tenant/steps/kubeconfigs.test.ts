@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { sampleContext } from '../../../test/support/tenant-context.ts';
 import { createCertificateAuthority } from '../../pki/certificates.ts';
 import type { Kubeconfig } from '../../pki/kubeconfig.ts';
@@ -41,4 +41,22 @@ test('kubeconfigs are kept on a second pass and reissued when the endpoint moves
     first[1]?.data['controller-manager.conf'],
     'unaffected ones kept',
   );
+});
+
+test('a stored kubeconfig written with other quoting (or by another YAML writer) is read, not reissued', async () => {
+  const ca = await createCertificateAuthority('kubernetes', { validityDays: 10 });
+  const first = await desiredKubeconfigSecrets(context, ca, new Map(), { rotate: false });
+  // The same documents as a general YAML writer prints them: plain and single-quoted scalars, other key order.
+  const requoted = (yaml: string) => {
+    const { users, clusters, ...rest } = parse(yaml) as Kubeconfig;
+    return stringify({ users, ...rest, clusters }, { defaultStringType: 'QUOTE_SINGLE', defaultKeyType: 'PLAIN' });
+  };
+  const existing = new Map<string, SecretText>(
+    first.map((secret) => [
+      secret.name,
+      Object.fromEntries(Object.entries(secret.data).map(([key, yaml]) => [key, requoted(yaml)])),
+    ]),
+  );
+  assert.doesNotMatch(existing.get('acme-admin-kubeconfig')?.['admin.conf'] ?? '', /"/);
+  assert.deepEqual(await desiredKubeconfigSecrets(context, ca, existing, { rotate: false }), first);
 });

@@ -1,5 +1,5 @@
 import type { CertificateAndKey } from '../../pki/certificates.ts';
-import { buildKubeconfig, kubeconfigToYaml } from '../../pki/kubeconfig.ts';
+import { buildKubeconfig, kubeconfigToYaml, readSingleKubeconfig } from '../../pki/kubeconfig.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
 import {
@@ -17,21 +17,15 @@ interface KubeconfigIdentity {
   server: string;
 }
 
-const decode = (base64: string | undefined): string => Buffer.from(base64 ?? '', 'base64').toString('utf8');
-
 /**
- * The client certificate inside a stored kubeconfig that we wrote (one cluster, one user) and that points at
- * `server`; anything else is not kept, and is rewritten.
+ * The client certificate inside a stored kubeconfig (one cluster, one user) that points at `server`; anything
+ * else is not kept, and is rewritten. Parsed, not matched: how the YAML is quoted must not decide whether a
+ * certificate is reissued (which would roll every tenant's pods).
  */
 function storedClient(yaml: string | undefined, server: string): CertificateAndKey | undefined {
-  if (!yaml) return undefined;
-  const field = (key: string): string[] =>
-    [...yaml.matchAll(new RegExp(`^\\s*${key}: "([^"]*)"$`, 'gm'))].map((match) => match[1] ?? '');
-  const servers = field('server');
-  const certificates = field('client-certificate-data');
-  const keys = field('client-key-data');
-  if (servers.length !== 1 || servers[0] !== server || certificates.length !== 1 || keys.length !== 1) return undefined;
-  return { certificatePem: decode(certificates[0]), privateKeyPem: decode(keys[0]) };
+  const stored = yaml === undefined ? undefined : readSingleKubeconfig(yaml);
+  if (stored?.server !== server) return undefined;
+  return { certificatePem: stored.clientCertificatePem, privateKeyPem: stored.clientKeyPem };
 }
 
 async function kubeconfigFor(
