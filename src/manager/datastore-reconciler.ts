@@ -1,26 +1,30 @@
+import type { V1Condition } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
-import { checksum, mergePatch, patchStatus, readObject } from '../controller/apply.ts';
+import { validateDataStoreSpec } from '../api/v1alpha1/validation.ts';
+import { type ApiCaller, checksum, mergePatch, patchStatus, readObject } from '../controller/apply.ts';
 import type { EventRecorder } from '../controller/events.ts';
 import type { Informer } from '../controller/informer.ts';
-import { type KubeClient, objectKey } from '../controller/kube-client.ts';
+import { objectKey } from '../controller/kube-client.ts';
 import type { ReconcileResult } from '../controller/work-queue.ts';
 import type { DataStoreConnections } from '../datastore/connections.ts';
+import { type ConditionInput, setCondition } from '../tenant/conditions.ts';
 
 export const DATASTORE_FINALIZER = 'finalizer.kamaji.clastix.io/datastore';
 const RECHECK_MS = 60_000;
 
 export interface DataStoreReconcilerDependencies {
-  client: KubeClient;
-  events: EventRecorder;
-  tenants: Informer<TenantControlPlane>;
-  connections: DataStoreConnections;
+  client: ApiCaller;
+  events: Pick<EventRecorder, 'record'>;
+  tenants: Pick<Informer<TenantControlPlane>, 'list'>;
+  connections: Pick<DataStoreConnections, 'connectionFor' | 'retire'>;
+  now?: () => Date;
 }
 
 /**
- * Keeps a DataStore's status (ready, usedBy) true to what is observed, and holds its deletion with a finalizer
- * for as long as a TenantControlPlane stores data in it.
+ * Keeps a DataStore's status (valid, ready, usedBy) true to what is observed, and holds its deletion with a
+ * finalizer for as long as a TenantControlPlane stores data in it.
  */
 export class DataStoreReconciler {
   private readonly deps: DataStoreReconcilerDependencies;
@@ -30,7 +34,7 @@ export class DataStoreReconciler {
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
-    const dataStore = await readObject<DataStore>(this.deps.client, dataStoreResource, { name });
+    let dataStore = await readObject<DataStore>(this.deps.client, dataStoreResource, { name });
     if (!dataStore) return {};
     const usedBy = this.deps.tenants
       .list()
@@ -49,36 +53,80 @@ export class DataStoreReconciler {
         return {};
       }
       this.deps.connections.retire(name);
-      await mergePatch(
-        this.deps.client,
-        dataStoreResource,
-        { name },
-        {
-          metadata: { finalizers: finalizers.filter((item) => item !== DATASTORE_FINALIZER) },
-        },
-      );
+      if (finalizers.includes(DATASTORE_FINALIZER)) {
+        await this.patchFinalizers(
+          dataStore,
+          finalizers.filter((item) => item !== DATASTORE_FINALIZER),
+        );
+      }
       return {};
     }
     if (!finalizers.includes(DATASTORE_FINALIZER)) {
-      await mergePatch(
-        this.deps.client,
-        dataStoreResource,
-        { name },
-        { metadata: { finalizers: [...finalizers, DATASTORE_FINALIZER] } },
-      );
+      dataStore = await this.patchFinalizers(dataStore, [...finalizers, DATASTORE_FINALIZER]);
     }
+
+    const problems = validateDataStoreSpec(dataStore.spec);
     let ready = false;
-    try {
-      const connection = await this.deps.connections.connectionFor(dataStore);
-      await connection.driver.check();
-      ready = true;
-    } catch (error) {
-      await this.deps.events.record(dataStore, 'Warning', 'NotReady', (error as Error).message);
+    let valid: ConditionInput;
+    if (problems.length > 0) {
+      const message = problems.map((problem) => `${problem.field}: ${problem.message}`).join('; ');
+      valid = { type: 'Valid', status: 'False', reason: 'InvalidSpec', message };
+      await this.deps.events.record(dataStore, 'Warning', 'InvalidSpec', message);
+    } else {
+      valid = { type: 'Valid', status: 'True', reason: 'Valid', message: 'the spec is valid' };
+      try {
+        const connection = await this.deps.connections.connectionFor(dataStore);
+        await connection.driver.check();
+        ready = true;
+      } catch (error) {
+        await this.deps.events.record(dataStore, 'Warning', 'NotReady', (error as Error).message);
+      }
     }
-    const status = { ready, usedBy };
-    if (checksum(status) !== checksum({ ready: dataStore.status?.ready, usedBy: dataStore.status?.usedBy ?? [] })) {
-      await patchStatus(this.deps.client, dataStoreResource, { name }, status);
-    }
-    return { requeueAfterMs: RECHECK_MS };
+    await this.writeStatus(dataStore, { ready, usedBy, valid });
+    // An invalid spec waits for its next change, which reconciles it again.
+    return problems.length > 0 ? {} : { requeueAfterMs: RECHECK_MS };
+  }
+
+  /**
+   * The finalizer list as a compare-and-swap: with the resourceVersion it was read at, a concurrent change (another
+   * controller's finalizer added meanwhile) makes the write fail with 409 and the reconcile retry, instead of
+   * replacing the list without it.
+   */
+  private patchFinalizers(dataStore: DataStore, finalizers: string[]): Promise<DataStore> {
+    return mergePatch<DataStore>(
+      this.deps.client,
+      dataStoreResource,
+      { name: dataStore.metadata.name ?? '' },
+      { metadata: { finalizers, resourceVersion: dataStore.metadata.resourceVersion } },
+    );
+  }
+
+  /** Writes the status only when it changed; the Valid condition keeps its transition time while it holds. */
+  private async writeStatus(
+    dataStore: DataStore,
+    observed: { ready: boolean; usedBy: string[]; valid: ConditionInput },
+  ): Promise<void> {
+    const current = dataStore.status;
+    const generation = dataStore.metadata.generation;
+    const conditions = setCondition(
+      current?.conditions ?? [],
+      observed.valid,
+      generation,
+      this.deps.now?.() ?? new Date(),
+    );
+    const status = {
+      ready: observed.ready,
+      usedBy: observed.usedBy,
+      conditions,
+      ...(generation === undefined ? {} : { observedGeneration: generation }),
+    };
+    const before = {
+      ready: current?.ready,
+      usedBy: current?.usedBy ?? [],
+      conditions: current?.conditions ?? ([] as V1Condition[]),
+      ...(current?.observedGeneration === undefined ? {} : { observedGeneration: current.observedGeneration }),
+    };
+    if (checksum(status) === checksum(before)) return;
+    await patchStatus(this.deps.client, dataStoreResource, { name: dataStore.metadata.name ?? '' }, status);
   }
 }
