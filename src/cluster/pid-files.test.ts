@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAlive } from '../process/supervisor.ts';
-import { recordedPid, recordProcess, stopRecordedProcess } from './pid-files.ts';
+import { waitFor } from '../util/wait.ts';
+import {
+  processArguments,
+  processesStartedWith,
+  recordedPid,
+  recordProcess,
+  stopRecordedProcess,
+} from './pid-files.ts';
 import { pidFile, stateLayout } from './state.ts';
 
 test('a recorded process is found again, stopped, and forgotten; a reused pid is not taken for it', async () => {
@@ -25,5 +32,29 @@ test('a recorded process is found again, stopped, and forgotten; a reused pid is
   } finally {
     child.kill('SIGKILL');
     await rm(layout.root, { recursive: true, force: true });
+  }
+});
+
+test('processes are found by the arguments they were started with: whole arguments, in sequence', async () => {
+  const marker = `--marker=${process.pid}-${Date.now()}`;
+  const keepAlive = 'setInterval(() => {}, 1000)';
+  const started = (args: string[]) => spawn(process.execPath, ['-e', keepAlive, ...args], { stdio: 'ignore' });
+  const children = [
+    started(['up', '--foreground', marker]),
+    started(['up', marker, '--foreground']),
+    started(['up', '--foreground', `${marker}-other`]),
+  ];
+  try {
+    const [match] = children;
+    await waitFor(async () => processesStartedWith(['up', '--foreground', marker]).length > 0 || undefined, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      description: 'the children to start',
+    });
+    assert.deepEqual(processesStartedWith(['up', '--foreground', marker]), [match!.pid]);
+    assert.deepEqual(processArguments(match!.pid!)?.slice(1), ['-e', keepAlive, 'up', '--foreground', marker]);
+    assert.deepEqual(processesStartedWith([]), [], 'an empty sequence names no process');
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
   }
 });

@@ -74,3 +74,35 @@ export function processesMentioning(fragment: string): number[] {
   }
   return pids;
 }
+
+/** A process's arguments, as it was started (argv[0] first); undefined when it ended or cannot be read. */
+export function processArguments(pid: number): string[] | undefined {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.endsWith('\0') ? cmdline.slice(0, -1).split('\0') : cmdline.split('\0');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Pids of the processes (other than this one) whose arguments contain `sequence`, whole arguments one after
+ * another: what a process was started with identifies it even when its pid file is gone.
+ */
+export function processesStartedWith(sequence: readonly string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const args = processArguments(Number(entry));
+    if (args && containsSequence(args, sequence)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+function containsSequence(args: readonly string[], sequence: readonly string[]): boolean {
+  if (sequence.length === 0) return false;
+  for (let start = 0; start + sequence.length <= args.length; start += 1) {
+    if (sequence.every((arg, offset) => args[start + offset] === arg)) return true;
+  }
+  return false;
+}

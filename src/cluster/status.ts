@@ -8,7 +8,7 @@ import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
 import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
 import { recordedPid } from './pid-files.ts';
 import type { StateLayout } from './state.ts';
-import { hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS } from './up.ts';
+import { hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS, upProcesses } from './up.ts';
 
 function adminClient(layout: StateLayout): KubeClient {
   return new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
@@ -21,7 +21,13 @@ export async function clusterStatus(layout: StateLayout): Promise<string> {
   const processes = [OWNER_PROCESS, ...NODE_PROCESSES, DATASTORE_ETCD_PROCESS, MANAGER_PROCESS];
   for (const name of processes) {
     const pid = await recordedPid(layout, name);
-    lines.push(`  ${name.padEnd(16)} ${pid === undefined ? 'not running' : `running (pid ${pid})`}`);
+    let state = pid === undefined ? 'not running' : `running (pid ${pid})`;
+    if (pid === undefined && (name === OWNER_PROCESS || name === MANAGER_PROCESS)) {
+      // Found by its command line: its pid file is gone (the state dir deleted under it?); `down` stops it.
+      const unrecorded = await upProcesses(layout, name);
+      if (unrecorded.length > 0) state = `running (pid ${unrecorded.join(', ')}) without its pid file`;
+    }
+    lines.push(`  ${name.padEnd(16)} ${state}`);
   }
   lines.push(
     `  ${'node box'.padEnd(16)} ${node.boxExists ? 'present' : 'absent'}, kubeadm ${node.initialized ? 'initialised' : 'not run'}`,

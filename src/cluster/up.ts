@@ -14,7 +14,7 @@ import {
   waitForTenantReady,
 } from './kamaji-install.ts';
 import { adminKubeconfigPath } from './kubeadm.ts';
-import { recordedPid, recordProcess, stopRecordedProcess } from './pid-files.ts';
+import { processesStartedWith, recordedPid, recordProcess, stopPid, stopRecordedProcess } from './pid-files.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 import { logFile, type StateLayout, stateLayout } from './state.ts';
 
@@ -31,6 +31,49 @@ export function upSummaryFile(layout: StateLayout): string {
 
 export function hostKubeconfigPath(layout: StateLayout): string {
   return join(layout.root, 'admin.kubeconfig');
+}
+
+/** The processes `up` starts on the host (not in the node box), by their pid file names. */
+export type UpProcess = typeof OWNER_PROCESS | typeof MANAGER_PROCESS;
+
+/** What the owner process runs with after `node bin/kamaji.js`. */
+export function ownerArguments(layout: StateLayout): string[] {
+  return ['up', '--foreground', `--state-dir=${layout.root}`];
+}
+
+/** What the manager runs with after `node bin/kamaji.js`. */
+export function managerArguments(layout: StateLayout): string[] {
+  return [
+    'manager',
+    `--kubeconfig=${hostKubeconfigPath(layout)}`,
+    `--datastore=${DEFAULT_DATASTORE}`,
+    '--probe-address=127.0.0.1:0',
+  ];
+}
+
+/**
+ * The arguments that tell this instance's owner or manager from any other process: all of the owner's, the
+ * manager's command and its kubeconfig (in the state dir).
+ */
+function identifyingArguments(layout: StateLayout, name: UpProcess): string[] {
+  return name === OWNER_PROCESS ? ownerArguments(layout) : managerArguments(layout).slice(0, 2);
+}
+
+/**
+ * The running owner or manager of this instance: the process its pid file names, and any other started with its
+ * arguments (the state dir path among them). A state dir deleted under a running instance takes the pid files
+ * with it; the processes are found all the same.
+ */
+export async function upProcesses(layout: StateLayout, name: UpProcess): Promise<number[]> {
+  const recorded = await recordedPid(layout, name);
+  const started = processesStartedWith(identifyingArguments(layout, name));
+  return [...new Set([...(recorded === undefined ? [] : [recorded]), ...started])].sort((a, b) => a - b);
+}
+
+/** Stops the owner or the manager of this instance, found as `upProcesses` finds them, and forgets its pid file. */
+export async function stopUpProcesses(layout: StateLayout, name: UpProcess): Promise<void> {
+  await stopRecordedProcess(layout, name);
+  await Promise.all(processesStartedWith(identifyingArguments(layout, name)).map((pid) => stopPid(pid)));
 }
 
 export interface UpSummary {
@@ -141,13 +184,7 @@ export async function bringUp(stateDir: string, report: (line: string) => void):
           const manager = supervisor.start({
             name: MANAGER_PROCESS,
             command: process.execPath,
-            args: [
-              BIN,
-              'manager',
-              `--kubeconfig=${hostKubeconfigPath(layout)}`,
-              `--datastore=${DEFAULT_DATASTORE}`,
-              '--probe-address=127.0.0.1:0',
-            ],
+            args: [BIN, ...managerArguments(layout)],
             logFile: logFile(layout, MANAGER_PROCESS),
           });
           await recordProcess(layout, MANAGER_PROCESS, manager.pid);
@@ -180,12 +217,15 @@ export async function completedUp(layout: StateLayout): Promise<UpSummary | unde
   return text ? (JSON.parse(text) as UpSummary) : undefined;
 }
 
-/** Stops everything `up` started, from any state; with `purge`, the state dir goes too. */
+/**
+ * Stops everything `up` started, from any state (the state dir deleted under a running instance included: the
+ * owner and the manager are then found by their command lines); with `purge`, the state dir goes too.
+ */
 export async function bringDown(layout: StateLayout, options: { purge: boolean }): Promise<void> {
   await rm(upSummaryFile(layout), { force: true });
-  await stopRecordedProcess(layout, MANAGER_PROCESS);
+  await stopUpProcesses(layout, MANAGER_PROCESS);
   // The shared etcd stops after the tenant pods: while their watches are open, it waits 7 s for them to end.
   await stopAdminNode(layout, { removeState: false, stopAfterPods: [DATASTORE_ETCD_PROCESS] });
-  await stopRecordedProcess(layout, OWNER_PROCESS);
+  await stopUpProcesses(layout, OWNER_PROCESS);
   if (options.purge) await stopAdminNode(layout, { removeState: true });
 }

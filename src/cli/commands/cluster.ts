@@ -44,7 +44,7 @@ const up: Command = {
   async run({ values }) {
     requireRoot('kamaji up');
     const layout = layoutOf(values);
-    const { bringUp, completedUp, OWNER_PROCESS } = await import('../../cluster/up.ts');
+    const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, upProcesses } = await import('../../cluster/up.ts');
     const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
     if (values.foreground) {
       const summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`));
@@ -61,9 +61,17 @@ const up: Command = {
       return 0;
     }
     if ((await recordedPid(layout, OWNER_PROCESS)) === undefined) {
+      const unrecorded = await upProcesses(layout, OWNER_PROCESS);
+      if (unrecorded.length > 0) {
+        process.stderr.write(
+          `kamaji up: an earlier owner of ${layout.root} still runs (pid ${unrecorded.join(', ')}) but its pid file ` +
+            `is gone (was the state dir deleted?). Stop it first: kamaji down --state-dir=${layout.root}\n`,
+        );
+        return 1;
+      }
       mkdirSync(layout.dirs.logs, { recursive: true });
       const log = openSync(logFile(layout, 'up'), 'w');
-      const owner = spawn(process.execPath, [BIN, 'up', '--foreground', `--state-dir=${layout.root}`], {
+      const owner = spawn(process.execPath, [BIN, ...ownerArguments(layout)], {
         detached: true,
         stdio: ['ignore', log, log],
       });
