@@ -4,19 +4,38 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** What the admin node needs from the host, where it looks for it, and the Debian package that provides it. */
-export const PREREQUISITES = [
+/** A file the host must have, and the Debian package that provides it. */
+export interface Prerequisite {
+  path: string;
+  package: string;
+}
+
+/** What `kamaji up` needs from the host (the admin node, and the toolchain on a cold cache). */
+export const PREREQUISITES: readonly Prerequisite[] = [
   { path: '/usr/bin/containerd', package: 'containerd' },
   { path: '/usr/bin/ctr', package: 'containerd' },
   { path: '/usr/sbin/runc', package: 'runc' },
   { path: '/usr/lib/cni/bridge', package: 'containernetworking-plugins' },
   { path: '/usr/sbin/iptables', package: 'iptables' },
+  { path: '/usr/sbin/iptables-save', package: 'iptables' },
   { path: '/usr/sbin/conntrack', package: 'conntrack' },
   { path: '/usr/bin/socat', package: 'socat' },
   { path: '/usr/bin/nsenter', package: 'util-linux' },
   { path: '/usr/bin/unshare', package: 'util-linux' },
+  { path: '/usr/bin/setpriv', package: 'util-linux' },
+  { path: '/usr/bin/mount', package: 'mount' },
+  { path: '/usr/sbin/sysctl', package: 'procps' },
   { path: '/usr/sbin/ip', package: 'iproute2' },
-] as const;
+  // The toolchain: `go build` fetches modules over HTTPS; the download fallback unpacks release archives.
+  { path: '/etc/ssl/certs/ca-certificates.crt', package: 'ca-certificates' },
+  { path: '/usr/bin/tar', package: 'tar' },
+];
+
+/**
+ * What the test suites (`npm test`) need: everything `kamaji up` needs (the end-to-end suites run a real admin
+ * node and `kamaji up`), and git, which `go` falls back to for a module the proxy does not serve (`direct`).
+ */
+export const TEST_PREREQUISITES: readonly Prerequisite[] = [...PREREQUISITES, { path: '/usr/bin/git', package: 'git' }];
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -26,23 +45,25 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The Debian packages to install for what is missing, each once. */
-export async function missingPackages(): Promise<string[]> {
+export async function missingPackages(prerequisites: readonly Prerequisite[] = PREREQUISITES): Promise<string[]> {
   const missing = await Promise.all(
-    PREREQUISITES.map(async (item) => ((await exists(item.path)) ? undefined : item.package)),
+    prerequisites.map(async (item) => ((await exists(item.path)) ? undefined : item.package)),
   );
   return [...new Set(missing.filter((item) => item !== undefined))];
 }
 
 /**
- * Installs missing runtime packages with apt-get; where there is no apt-get, fails with the exact list to install.
+ * Installs missing packages with apt-get (as root); where there is no apt-get, fails with the exact list to
+ * install. Returns the packages it installed.
  */
-export async function ensurePrerequisites(report: (line: string) => void): Promise<void> {
-  const packages = await missingPackages();
-  if (packages.length === 0) return;
+export async function ensurePrerequisites(
+  report: (line: string) => void,
+  prerequisites: readonly Prerequisite[] = PREREQUISITES,
+): Promise<string[]> {
+  const packages = await missingPackages(prerequisites);
+  if (packages.length === 0) return [];
   if (!(await exists('/usr/bin/apt-get'))) {
-    throw new Error(
-      `missing host packages: ${packages.join(' ')}; install them (Debian names) and run kamaji up again`,
-    );
+    throw new Error(`missing host packages: ${packages.join(' ')}; install them (Debian names) and run again`);
   }
   report(`  installing ${packages.join(' ')} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -57,4 +78,8 @@ export async function ensurePrerequisites(report: (line: string) => void): Promi
       `apt-get install ${packages.join(' ')} failed: ${(error as Error).message.split('\n').slice(-3).join(' ')}`,
     );
   }
+  const still = await missingPackages(prerequisites);
+  if (still.length > 0)
+    throw new Error(`apt-get installed ${packages.join(' ')}, yet still missing: ${still.join(' ')}`);
+  return packages;
 }

@@ -132,7 +132,9 @@ export async function bringUp(stateDir: string, report: (line: string) => void):
       {
         name: 'host packages (containerd, runc, CNI plugins, iptables)',
         logs: [],
-        run: () => ensurePrerequisites(report),
+        run: async () => {
+          await ensurePrerequisites(report);
+        },
       },
       {
         name: 'toolchain (Kubernetes, etcd)',

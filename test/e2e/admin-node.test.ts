@@ -28,12 +28,13 @@ import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
 import { isAlive, Supervisor, tailFile } from '../../src/process/supervisor.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { hostIptablesLinesOf } from '../support/host.ts';
+import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
 
 function hostSysctls(): string[] {
   return KUBELET_HOST_SYSCTLS.map((name) => `${name}=${readFileSync(sysctlFile(name), 'utf8')}`);
 }
 
-describe('admin node: kubeadm init in a node box, as root', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+describe('admin node: kubeadm init in a node box, as root', { skip: NEEDS_ROOT }, () => {
   const supervisor = new Supervisor();
   let layout: StateLayout | undefined;
   let node: AdminNode | undefined;
@@ -48,6 +49,7 @@ describe('admin node: kubeadm init in a node box, as root', { skip: process.getu
   const core = async () => (await adminKubeConfig(running().layout)).makeApiClient(CoreV1Api);
 
   before(async () => {
+    await requireHostPackages();
     const stateDir = await mkdtemp('/tmp/kamaji-e2e-');
     layout = stateLayout(stateDir);
     iptablesBefore = await hostIptablesLinesOf(layout.id);

@@ -26,6 +26,7 @@ import { LABEL_TENANT } from '../../src/tenant/names.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { hostIptablesLinesOf } from '../support/host.ts';
+import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kamaji.js');
 const CONTROL_PLANE_CONTAINERS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
@@ -67,9 +68,7 @@ function stillRunning(processes: readonly ProcessIdentity[]): string[] {
     .map(({ pid }) => `${pid}: ${commandLine(pid)}`);
 }
 
-describe('kamaji up: the local admin cluster as a user meets it', {
-  skip: process.getuid?.() !== 0 && 'needs root',
-}, () => {
+describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_ROOT }, () => {
   let workDir = '';
   let layout: StateLayout;
   let kubectlPath = '';
@@ -155,6 +154,7 @@ describe('kamaji up: the local admin cluster as a user meets it', {
   before(async () => {
     workDir = await mkdtemp('/tmp/kamaji-up-e2e-');
     layout = stateLayout(join(workDir, 'state'));
+    await requireHostPackages();
     kubectlPath = (await ensureComponent('kubectl')).path;
     iptablesBefore = await hostIptablesLinesOf(layout.id);
   });
