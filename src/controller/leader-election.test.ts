@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sendJson, startFakeApiServer } from '../../test/support/fake-api-server.ts';
 import { waitFor } from '../util/wait.ts';
-import { LeaderElector, type LeaseSpec, mayHoldLease, microTime } from './leader-election.ts';
+import { LeaderElector, type LeadershipEnd, type LeaseSpec, mayHoldLease, microTime } from './leader-election.ts';
 import { discardLog } from './log.ts';
 
 test('lease times carry exactly six fractional digits, as metav1.MicroTime requires', () => {
@@ -36,7 +36,15 @@ async function fakeLeaseServer() {
     lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(version) } };
     sendJson(response, 200, lease);
   });
-  return { api, state, lease: () => lease };
+  /** Another replica writes the lease, as after it saw it expire. */
+  const takeOver = (holderIdentity: string) => {
+    version += 1;
+    lease = {
+      metadata: { ...lease?.metadata, resourceVersion: String(version) },
+      spec: { ...lease?.spec, holderIdentity, leaseDurationSeconds: 15, renewTime: microTime(Date.now()) },
+    };
+  };
+  return { api, state, lease: () => lease, takeOver };
 }
 
 const fastTiming = { leaseDurationMs: 600, renewDeadlineMs: 400, retryPeriodMs: 50 };
@@ -54,7 +62,7 @@ test('a leader whose renewals fail steps down within the renew deadline and does
       timeline.push('started');
       leadership.addEventListener('abort', () => timeline.push('leadership aborted'));
     },
-    onStoppedLeading: () => timeline.push('stopped'),
+    onStoppedLeading: (end) => timeline.push(`stopped: ${end.reason}`),
     log: discardLog,
   });
   try {
@@ -68,9 +76,64 @@ test('a leader whose renewals fail steps down within the renew deadline and does
     await waitFor(async () => (elector.isLeader() ? undefined : true), { timeoutMs: 2_000, description: 'step down' });
     const tookMs = Date.now() - failedAt;
     assert.ok(tookMs < fastTiming.leaseDurationMs, `stepped down after ${tookMs} ms, not before the lease expired`);
-    assert.deepEqual(timeline, ['started', 'leadership aborted', 'stopped']);
+    assert.ok(tookMs >= fastTiming.renewDeadlineMs - fastTiming.retryPeriodMs, `stepped down after only ${tookMs} ms`);
+    assert.deepEqual(timeline, ['started', 'leadership aborted', 'stopped: lost']);
   } finally {
     await elector.stop();
+    await api.close();
+  }
+});
+
+test('a leader that finds the lease held by another replica steps down at its next renewal, not at the deadline', async () => {
+  const { api, lease, takeOver } = await fakeLeaseServer();
+  const timing = { leaseDurationMs: 6_000, renewDeadlineMs: 4_000, retryPeriodMs: 50 };
+  const ends: LeadershipEnd[] = [];
+  const elector = new LeaderElector({
+    client: api.client,
+    namespace: 'ns',
+    name: 'kamaji',
+    identity: 'replica-a',
+    ...timing,
+    onStoppedLeading: (end) => ends.push(end),
+    log: discardLog,
+  });
+  try {
+    elector.start();
+    await waitFor(async () => (elector.isLeader() ? true : undefined), { timeoutMs: 2_000, description: 'leading' });
+    const takenAt = Date.now();
+    takeOver('replica-b');
+    await waitFor(async () => (elector.isLeader() ? undefined : true), { timeoutMs: 5_000, description: 'step down' });
+    const tookMs = Date.now() - takenAt;
+    assert.ok(tookMs < 10 * timing.retryPeriodMs, `stepped down after ${tookMs} ms`);
+    assert.equal(ends.length, 1);
+    assert.equal(ends[0]?.reason, 'lost');
+    assert.match(ends[0]?.reason === 'lost' ? ends[0].detail : '', /held by replica-b/);
+    await elector.stop();
+    assert.equal(lease()?.spec?.holderIdentity, 'replica-b', 'a replica that lost the lease neither takes it back');
+    assert.equal(ends.length, 1, 'nor reports a second end on stop');
+  } finally {
+    await elector.stop();
+    await api.close();
+  }
+});
+
+test('stop ends leadership with reason stopped', async () => {
+  const { api } = await fakeLeaseServer();
+  const ends: LeadershipEnd[] = [];
+  const elector = new LeaderElector({
+    client: api.client,
+    namespace: 'ns',
+    name: 'kamaji',
+    identity: 'a',
+    ...fastTiming,
+    onStoppedLeading: (end) => ends.push(end),
+  });
+  try {
+    elector.start();
+    await waitFor(async () => (elector.isLeader() ? true : undefined), { timeoutMs: 2_000, description: 'leading' });
+    await elector.stop();
+    assert.deepEqual(ends, [{ reason: 'stopped' }]);
+  } finally {
     await api.close();
   }
 });

@@ -34,10 +34,27 @@ export interface LeaderElectionOptions {
   releaseOnStop?: boolean;
   /** Called on becoming leader; the signal aborts when leadership ends. */
   onStartedLeading?: (leadership: AbortSignal) => void;
-  /** Called when leadership ends, by lost renewal or by stop. Like client-go, the elector does not campaign again. */
-  onStoppedLeading?: () => void;
+  /**
+   * Called when leadership ends: lost (renewal failed for the whole renew deadline, or another replica holds the
+   * lease) or stopped. Like client-go, the elector does not campaign again.
+   */
+  onStoppedLeading?: (end: LeadershipEnd) => void;
   log?: Log;
 }
+
+/** Why leadership ended: `stop()` was called, or the lease was lost (`detail` says how). */
+export type LeadershipEnd = { reason: 'stopped' } | { reason: 'lost'; detail: string };
+
+/** What a replica that lost the lease stops with, so that its caller can tell it from other failures. */
+export class LeadershipLostError extends Error {
+  constructor(detail: string) {
+    super(`leadership lost: ${detail}`);
+    this.name = 'LeadershipLostError';
+  }
+}
+
+/** One attempt at the lease: held by this replica now, or not (with the holder when another replica holds it). */
+type Attempt = { held: true } | { held: false; holder?: string };
 
 /** Formats a time as metav1.MicroTime: the API server insists on exactly six fractional digits. */
 export function microTime(ms: number): string {
@@ -110,7 +127,7 @@ export class LeaderElector {
   private async run(): Promise<void> {
     const { retryPeriodMs, renewDeadlineMs } = this.timing;
     const signal = this.stopping.signal;
-    while (!(await this.tryAcquireOrRenew(retryPeriodMs))) {
+    while (!(await this.tryAcquireOrRenew(retryPeriodMs)).held) {
       // Jitter, as client-go does, so that replicas started together do not collide at every attempt.
       if (!(await pause(retryPeriodMs * (1 + Math.random() * 1.2), signal))) return;
     }
@@ -124,22 +141,32 @@ export class LeaderElector {
     this.leading = true;
     this.options.onStartedLeading?.(leadership.signal);
     let renewedAt = Date.now();
-    while (await pause(retryPeriodMs, signal)) {
+    let lost: string | undefined;
+    while (lost === undefined && (await pause(retryPeriodMs, signal))) {
       const remaining = renewDeadlineMs - (Date.now() - renewedAt);
-      if (await this.tryAcquireOrRenew(remaining)) renewedAt = Date.now();
-      else if (Date.now() - renewedAt >= renewDeadlineMs) {
-        this.log(`leader election: ${this.options.identity} could not renew ${this.path} in time; stepping down`);
-        break;
+      const attempt = await this.tryAcquireOrRenew(remaining);
+      if (attempt.held) renewedAt = Date.now();
+      else if (attempt.holder !== undefined) {
+        // Another replica holds it (it saw the lease expire, or it was handed over): waiting out the renew
+        // deadline, as client-go does, would only let two leaders work side by side.
+        lost = `${this.path} is held by ${attempt.holder}`;
+      } else if (Date.now() - renewedAt >= renewDeadlineMs) {
+        lost = `could not renew ${this.path} within the renew deadline (${renewDeadlineMs} ms)`;
       }
     }
     this.leading = false;
     leadership.abort();
-    this.options.onStoppedLeading?.();
-    if (signal.aborted && releaseOnStop) await this.release();
+    if (lost !== undefined) {
+      this.log(`leader election: ${this.options.identity} lost the lease: ${lost}; stepping down`);
+      this.options.onStoppedLeading?.({ reason: 'lost', detail: lost });
+      return;
+    }
+    this.options.onStoppedLeading?.({ reason: 'stopped' });
+    if (releaseOnStop) await this.release();
   }
 
-  /** One attempt; false when another replica holds the lease or the API server could not be reached. */
-  private async tryAcquireOrRenew(timeoutMs: number): Promise<boolean> {
+  /** One attempt; not held when another replica holds the lease or the API server could not be reached. */
+  private async tryAcquireOrRenew(timeoutMs: number): Promise<Attempt> {
     const { client, identity } = this.options;
     const call = { timeoutMs: Math.max(timeoutMs, 1), signal: this.stopping.signal };
     try {
@@ -147,9 +174,9 @@ export class LeaderElector {
       if (this.leading && this.lease) {
         try {
           this.observe(await client.request<Lease>('PUT', this.path, { ...call, body: this.claim(this.lease) }));
-          return true;
+          return { held: true };
         } catch (error) {
-          if (this.stopping.signal.aborted) return false;
+          if (this.stopping.signal.aborted) return { held: false };
           if (!hasStatus(error, 409)) throw error;
         }
       }
@@ -167,18 +194,20 @@ export class LeaderElector {
         };
         const collection = resourcePath(builtinResources.lease, { namespace: this.options.namespace });
         this.observe(await client.request<Lease>('POST', collection, { ...call, body: this.claim(fresh) }));
-        return true;
+        return { held: true };
       }
       this.observe(lease);
-      if (!mayHoldLease(lease.spec ?? {}, identity, this.seenAt, Date.now())) return false;
+      if (!mayHoldLease(lease.spec ?? {}, identity, this.seenAt, Date.now())) {
+        return { held: false, holder: lease.spec?.holderIdentity ?? '' };
+      }
       // The resourceVersion read above makes this a compare-and-swap: a concurrent writer gets a 409.
       this.observe(await client.request<Lease>('PUT', this.path, { ...call, body: this.claim(lease) }));
-      return true;
+      return { held: true };
     } catch (error) {
       if (!this.stopping.signal.aborted && !hasStatus(error, 409)) {
         this.log(`leader election: ${identity} on ${this.path}: ${(error as Error).message}`);
       }
-      return false;
+      return { held: false };
     }
   }
 
