@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import type { KubernetesObject, V1Deployment, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
@@ -8,8 +9,8 @@ import { loadClusterAccess } from '../controller/cluster-access.ts';
 import { EventRecorder } from '../controller/events.ts';
 import { cachesSynced, type ProbeServer, startProbeServer } from '../controller/health.ts';
 import { Informer } from '../controller/informer.ts';
-import { builtinResources, KubeClient, objectKey } from '../controller/kube-client.ts';
-import { LeaderElector } from '../controller/leader-election.ts';
+import { builtinResources, type CallOptions, KubeClient, objectKey } from '../controller/kube-client.ts';
+import { LeaderElector, LeadershipLostError } from '../controller/leader-election.ts';
 import { type Log, logToStderr } from '../controller/log.ts';
 import { instrumentController, Registry, registerProcessMetrics } from '../controller/metrics.ts';
 import { decodeSecretData } from '../controller/secret-data.ts';
@@ -34,9 +35,35 @@ export interface ManagerOptions {
 
 export interface RunningManager {
   probeServer: ProbeServer | undefined;
-  /** Resolves when the manager has stopped. */
+  /**
+   * Resolves when the manager has stopped; rejects with a LeadershipLostError the moment it loses the lease it
+   * held (in-flight work is aborted then, not awaited: see startManager).
+   */
   done: Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * A KubeClient that can be cut off: once fenced, every call fails at once with the fencing error and calls under
+ * way are torn down with their connections. A replica that lost leadership must not write anything more.
+ */
+class FenceableKubeClient extends KubeClient {
+  private fenced: Error | undefined;
+
+  fence(reason: Error): void {
+    this.fenced ??= reason;
+    this.close();
+  }
+
+  override request<T>(method: string, path: string, options?: CallOptions): Promise<T> {
+    if (this.fenced) return Promise.reject(this.fenced);
+    return super.request<T>(method, path, options);
+  }
+
+  override stream(path: string, options?: CallOptions): Promise<IncomingMessage> {
+    if (this.fenced) return Promise.reject(this.fenced);
+    return super.stream(path, options);
+  }
 }
 
 /**
@@ -82,10 +109,15 @@ function specOrMetadataChanged(previous: TenantControlPlane, next: TenantControl
 /**
  * The `kamaji manager` process: informers on TCPs, DataStores and the objects Kamaji owns, a de-duplicating work
  * queue per controller, the TCP pipeline and the DataStore reconciler, leader election, metrics and probes.
+ *
+ * With leader election, losing the lease after holding it stops the manager at once, as controller-runtime does
+ * (no graceful drain): the API client and the datastore connections are fenced in the same tick, so in-flight
+ * reconciles fail on their next call instead of finishing beside the new leader; the queues drop their keys; `done`
+ * rejects with a LeadershipLostError. `kamaji manager` then exits with status 1.
  */
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const log = options.log ?? logToStderr;
-  const client = new KubeClient(loadClusterAccess(options.kubeconfig));
+  const client = new FenceableKubeClient(loadClusterAccess(options.kubeconfig));
   const registry = new Registry();
   registerProcessMetrics(registry);
 
@@ -247,6 +279,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   };
 
   const finished = Promise.withResolvers<void>();
+  // Whoever awaits `done` sees a rejection; this keeps it from counting as unhandled when nobody does yet.
+  finished.promise.catch(() => undefined);
   let elector: LeaderElector | undefined;
   if (options.leaderElection) {
     elector = new LeaderElector({
@@ -260,8 +294,15 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         log('became leader');
         void runControllers().then(finished.resolve, finished.reject);
       },
-      onStoppedLeading: () => {
-        log('leadership lost: stopping so that a fresh process campaigns again');
+      onStoppedLeading: (end) => {
+        if (end.reason !== 'lost') return;
+        // Fence first, in this very tick: from here on nothing this replica started can reach the API server or
+        // the datastores.
+        const lost = new LeadershipLostError(end.detail);
+        client.fence(lost);
+        connections.closeAll();
+        log(`${lost.message}: in-flight work aborted, nothing more is written; stopping`);
+        finished.reject(lost);
         void stop();
       },
     });

@@ -1,3 +1,4 @@
+import { LeadershipLostError } from '../../controller/leader-election.ts';
 import { startManager } from '../../manager/manager.ts';
 import type { KeyAlgorithm } from '../../pki/certificates.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -22,7 +23,8 @@ export const managerCommand: Command = {
     datastore: 'DataStore for TenantControlPlanes that name none',
     'max-concurrent-reconciles': 'TenantControlPlanes reconciled at once (default 10)',
     'probe-address': 'host:port serving /metrics, /healthz and /readyz; empty for none (default 127.0.0.1:8081)',
-    'leader-elect': 'elect a leader on a Lease, for several replicas',
+    'leader-elect':
+      'elect a leader on a Lease, for several replicas; a leader that loses the Lease exits with status 1',
     'leader-election-namespace': 'namespace of the kamaji-manager Lease (default kamaji-system)',
     'key-algorithm': 'ECDSA-P256 (default, fast) or RSA-2048 (kubeadm default) for new keys',
   },
@@ -53,7 +55,16 @@ export const managerCommand: Command = {
         void manager.stop();
       });
     }
-    await manager.done;
+    try {
+      await manager.done;
+    } catch (error) {
+      if (!(error instanceof LeadershipLostError)) throw error;
+      // As controller-runtime does: no graceful shutdown, the process ends now; a fresh one campaigns again.
+      process.stderr.write(
+        `kamaji manager: ${error.message}; exiting now (status 1) so that only the new leader works\n`,
+      );
+      process.exit(1);
+    }
     return 0;
   },
 };
