@@ -1,4 +1,5 @@
 import type { TenantControlPlaneSpec } from '../api/v1alpha1/tenant-control-plane.ts';
+import type { ConditionInput } from './conditions.ts';
 
 /**
  * Fields the API accepts (so that upstream manifests apply unchanged) but this operator does not act on yet.
@@ -14,6 +15,11 @@ export function unhonouredFields(spec: TenantControlPlaneSpec): string[] {
     ['spec.addons.konnectivity', spec.addons?.konnectivity !== undefined],
     ['spec.controlPlane.ingress', spec.controlPlane.ingress !== undefined],
     ['spec.controlPlane.gateway', spec.controlPlane.gateway !== undefined],
+    [
+      'spec.controlPlane.service.allocateLoadBalancerNodePorts',
+      spec.controlPlane.service.allocateLoadBalancerNodePorts !== undefined,
+    ],
+    ['spec.networkProfile.allowAddressAsExternalIP', network?.allowAddressAsExternalIP === true],
     ['spec.controlPlane.service.additionalPorts', (spec.controlPlane.service.additionalPorts?.length ?? 0) > 0],
     ['spec.controlPlane.deployment.probes', deployment?.probes !== undefined],
     ['spec.dataStoreOverrides', (spec.dataStoreOverrides?.length ?? 0) > 0],
@@ -26,4 +32,22 @@ export function unhonouredFields(spec: TenantControlPlaneSpec): string[] {
     ['spec.networkProfile.podCidrs (dual stack)', (network?.podCidrs?.length ?? 0) > 1],
   ];
   return checks.filter(([, set]) => set).map(([field]) => field);
+}
+
+/** The `FieldsHonoured` condition: informational, not part of `Ready`. */
+export function fieldsHonouredCondition(spec: TenantControlPlaneSpec): ConditionInput {
+  const ignored = unhonouredFields(spec);
+  return ignored.length === 0
+    ? {
+        type: 'FieldsHonoured',
+        status: 'True',
+        reason: 'AllHonoured',
+        message: 'every field set in the spec is acted on',
+      }
+    : {
+        type: 'FieldsHonoured',
+        status: 'False',
+        reason: 'NotImplementedYet',
+        message: `accepted and kept, but not acted on yet: ${ignored.join(', ')}`,
+      };
 }

@@ -93,7 +93,7 @@ describe('control plane harness: real etcd + kube-apiserver', () => {
     const root = connectEtcd(etcd.root);
     const tenant = connectEtcd(await harness().etcdConnectionAs('tenant-a'));
     try {
-      await grantPrefixAccess(root, 'tenant-a', '/tenant-a/');
+      await grantPrefixAccess(root, 'tenant-a', '/tenant-a/', { roles: undefined, permissions: undefined });
       await root.put('/tenant-ab/secret').value('belongs to tenant-ab');
 
       await tenant.put('/tenant-a/key').value('mine');

@@ -85,8 +85,9 @@ describe('a tenant control plane built from the Deployment runs against the shar
     const tenant = await buildTenant(context, etcd.ca);
     const driver = new EtcdDriver(etcd.root);
     try {
-      await driver.ensureTenant({ schema: 'tenants_alpha', username: tenant.username });
-      await driver.ensureTenant({ schema: 'tenants_alpha', username: tenant.username });
+      const owner = { uid: 'alpha-uid', namespace: 'tenants', name: 'alpha' };
+      assert.equal(await driver.ensureTenant({ schema: 'tenants_alpha', username: tenant.username }, owner), undefined);
+      assert.equal(await driver.ensureTenant({ schema: 'tenants_alpha', username: tenant.username }, owner), undefined);
     } finally {
       driver.close();
     }

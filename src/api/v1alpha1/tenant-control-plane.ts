@@ -631,6 +631,13 @@ function hasNetworkField(root: string, field: string): string {
 
 const isLoadBalancer = (root: string) => `(${root}.controlPlane.service.serviceType == 'LoadBalancer')`;
 
+/**
+ * A tenant's datastore schema and user name: a plain identifier in every backend (an etcd key prefix segment, a SQL
+ * database or role name), so that no value can reach into another tenant's range (no `/`) or need quoting.
+ * Upstream accepts any string; this is a deliberate tightening (the identity is a security boundary).
+ */
+export const DATASTORE_IDENTIFIER = { pattern: '^[a-z0-9_]+$', minLength: 1, maxLength: 63 } as const;
+
 export const TenantControlPlaneSpecSchema = object(
   {
     dataStore: string({
@@ -638,11 +645,15 @@ export const TenantControlPlaneSpecSchema = object(
         'DataStore that holds this tenant; the default one when unset. Changing it migrates the data (same driver only); it cannot be unset.',
     }),
     dataStoreSchema: string({
-      description: 'Database name (SQL) or key prefix (etcd) of this tenant; set once, by default from its identity.',
+      description:
+        'Database name (SQL) or key prefix (etcd) of this tenant; set once, by default from its identity. Lower-case letters, digits and underscores; unique per DataStore.',
+      ...DATASTORE_IDENTIFIER,
       validations: [{ rule: 'self == oldSelf', message: 'dataStoreSchema cannot be changed' }],
     }),
     dataStoreUsername: string({
-      description: 'Datastore user of this tenant; set once, by default from its identity.',
+      description:
+        'Datastore user of this tenant; set once, by default from its identity. Lower-case letters, digits and underscores; unique per DataStore.',
+      ...DATASTORE_IDENTIFIER,
       validations: [{ rule: 'self == oldSelf', message: 'dataStoreUsername cannot be changed' }],
     }),
     dataStoreOverrides: array(

@@ -111,6 +111,32 @@ describe('TenantControlPlane validation', () => {
   });
 });
 
+describe('tenant datastore identity', () => {
+  test('a schema or user that could reach another key range or be the backend superuser is refused', () => {
+    const cases: [Partial<TenantControlPlaneSpec>, string][] = [
+      [{ dataStoreUsername: 'root' }, 'spec.dataStoreUsername: "root" is reserved by the datastore'],
+      [{ dataStoreUsername: 'postgres' }, 'spec.dataStoreUsername: "postgres" is reserved by the datastore'],
+      [{ dataStoreSchema: 'victim/x' }, 'spec.dataStoreSchema: "victim/x" is not a datastore identifier'],
+      [{ dataStoreSchema: 'Victim' }, 'spec.dataStoreSchema: "Victim" is not a datastore identifier'],
+      [{ dataStoreSchema: '' }, 'spec.dataStoreSchema: "" is not a datastore identifier'],
+      [
+        { dataStoreUsername: 'a'.repeat(64) },
+        `spec.dataStoreUsername: "${'a'.repeat(64)}" is not a datastore identifier`,
+      ],
+    ];
+    for (const [identity, expected] of cases) {
+      const found = messages(validateTenantControlPlaneSpec(spec(identity)));
+      assert.equal(found.length, 1, `${JSON.stringify(identity)}: ${found.join('; ')}`);
+      assert.ok(found[0]?.startsWith(expected), `${found[0]} should start with ${expected}`);
+    }
+  });
+
+  test('identifiers derived from a UID and ordinary names pass', () => {
+    const identity = { dataStoreSchema: '1b4e28ba_2fa1_11d2_883f_0016d3cca427', dataStoreUsername: 'tenant_a' };
+    assert.deepEqual(validateTenantControlPlaneSpec(spec(identity)), []);
+  });
+});
+
 describe('DataStore validation', () => {
   test('endpoints are host:port without a scheme', () => {
     const problems = validateDataStoreSpec({

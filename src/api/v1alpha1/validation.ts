@@ -7,7 +7,12 @@ import { isIP } from 'node:net';
 import { parseEndpoint } from '../../util/endpoints.ts';
 import { cidrContains, parseCidr, parseIp } from '../../util/ip.ts';
 import type { DataStoreSpec } from './datastore.ts';
-import type { DeploymentSpec, NetworkProfile, TenantControlPlaneSpec } from './tenant-control-plane.ts';
+import {
+  DATASTORE_IDENTIFIER,
+  type DeploymentSpec,
+  type NetworkProfile,
+  type TenantControlPlaneSpec,
+} from './tenant-control-plane.ts';
 
 export interface FieldProblem {
   /** Path of the offending field, e.g. `spec.kubernetes.version`. */
@@ -31,11 +36,43 @@ export function validateTenantControlPlaneSpec(
   context: ValidationContext = {},
 ): FieldProblem[] {
   return [
+    ...identityProblems(spec),
     ...versionProblems(spec.kubernetes.version, context.installedVersion),
     ...duplicates(spec.kubernetes.kubelet.preferredAddressTypes ?? [], 'spec.kubernetes.kubelet.preferredAddressTypes'),
     ...networkProblems(spec.networkProfile ?? {}),
     ...deploymentProblems(spec.controlPlane.deployment ?? {}),
   ];
+}
+
+/** User names every datastore backend keeps for itself (etcd's superuser; PostgreSQL's and MySQL's too). */
+export const RESERVED_DATASTORE_USERS = ['root', 'postgres', 'mysql', 'mariadb.sys'] as const;
+
+const IDENTIFIER = new RegExp(DATASTORE_IDENTIFIER.pattern);
+
+/**
+ * The tenant's datastore identity, also for objects stored before the CRD enforced its pattern: a plain
+ * identifier (no `/`, so no range inside another tenant's) and no name the backend reserves.
+ */
+function identityProblems(spec: TenantControlPlaneSpec): FieldProblem[] {
+  const fields = [
+    ['spec.dataStoreSchema', spec.dataStoreSchema],
+    ['spec.dataStoreUsername', spec.dataStoreUsername],
+  ] as const;
+  return fields.flatMap(([field, value]): FieldProblem[] => {
+    if (value === undefined) return [];
+    if (!IDENTIFIER.test(value) || value.length > DATASTORE_IDENTIFIER.maxLength) {
+      return [
+        {
+          field,
+          message: `"${value}" is not a datastore identifier: use 1 to ${DATASTORE_IDENTIFIER.maxLength} lower-case letters, digits and underscores, or leave it unset to derive it from the TCP's UID`,
+        },
+      ];
+    }
+    if (field === 'spec.dataStoreUsername' && (RESERVED_DATASTORE_USERS as readonly string[]).includes(value)) {
+      return [{ field, message: `"${value}" is reserved by the datastore: choose another name or leave it unset` }];
+    }
+    return [];
+  });
 }
 
 /** Semantic checks of a DataStore: each endpoint is `host:port`, the form every consumer adds its scheme to. */

@@ -1,17 +1,55 @@
+import { X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
-import type { DatastoreDriver, TenantStorage } from '../driver.ts';
-import { deletePrefix, grantPrefixAccess, revokeAccess, tenantKeyPrefix } from './access.ts';
+import type {
+  DatastoreDriver,
+  DeletedTenant,
+  IdentityField,
+  Ownership,
+  TenantOwner,
+  TenantStorage,
+} from '../driver.ts';
+import {
+  deletePrefix,
+  grantPrefixAccess,
+  prefixPermission,
+  revokeAccess,
+  rolePermissions,
+  samePermission,
+  tenantKeyPrefix,
+  userRoles,
+} from './access.ts';
 import { connectEtcd, type EtcdConnection } from './connection.ts';
+import {
+  claimRecords,
+  foreignOwner,
+  ownerRecord,
+  readIdentityRecords,
+  releaseRecord,
+  schemaRecordKey,
+  userRecordKey,
+} from './ownership.ts';
 
-/** A shared etcd where each tenant is a certificate-only user whose role covers `/<schema>/` and nothing else. */
+/** etcd's superuser; with client-certificate auth, a certificate with this CN is root. */
+const ETCD_ROOT_USER = 'root';
+
+/** How often a claim that lost a race is read again before giving up (the next reconcile tries again). */
+const CLAIM_ATTEMPTS = 3;
+
+/**
+ * A shared etcd where each tenant is a certificate-only user whose role covers `/<schema>/` and nothing else, and
+ * whose schema and user are recorded as the tenant's before anything is granted.
+ */
 export class EtcdDriver implements DatastoreDriver {
   private readonly client: Etcd3;
   private readonly endpoints: readonly string[];
+  /** Users no tenant may be: etcd's root and the user this DataStore itself connects as. */
+  private readonly reservedUsers: ReadonlySet<string>;
 
   constructor(root: EtcdConnection) {
     this.client = connectEtcd(root);
     this.endpoints = root.endpoints;
+    this.reservedUsers = new Set([ETCD_ROOT_USER, ...commonName(root.clientCertificatePem)]);
   }
 
   async check(): Promise<void> {
@@ -22,21 +60,98 @@ export class EtcdDriver implements DatastoreDriver {
     }
   }
 
-  ensureTenant(storage: TenantStorage): Promise<void> {
-    return retryOnStaleAuth(() => grantPrefixAccess(this.client, storage.username, tenantKeyPrefix(storage.schema)));
+  ensureTenant(storage: TenantStorage, owner: TenantOwner): Promise<Ownership> {
+    if (this.reservedUsers.has(storage.username)) {
+      return Promise.resolve({
+        reason: 'ReservedName',
+        field: 'spec.dataStoreUsername',
+        detail: `${storage.username} is reserved by this etcd DataStore`,
+      });
+    }
+    return retryOnStaleAuth(() => this.claimAndGrant(storage, owner, CLAIM_ATTEMPTS));
   }
 
-  deleteTenant(storage: TenantStorage): Promise<{ deletedKeys: number }> {
+  private async claimAndGrant(storage: TenantStorage, owner: TenantOwner, attempts: number): Promise<Ownership> {
+    const mine = ownerRecord(owner);
+    const prefix = tenantKeyPrefix(storage.schema);
+    const [records, roles, permissions] = await Promise.all([
+      readIdentityRecords(this.client, {
+        schema: schemaRecordKey(storage.schema),
+        user: userRecordKey(storage.username),
+      }),
+      userRoles(this.client, storage.username),
+      rolePermissions(this.client, storage.username),
+    ]);
+    const taken = foreignOwner(records.schema, mine) ?? foreignOwner(records.user, mine);
+    if (taken) return taken;
+    const outside = (field: IdentityField, detail: string): Ownership => ({
+      reason: 'ExistsOutsideKamaji',
+      field,
+      detail,
+    });
+    if (records.schema.value === undefined) {
+      const keys = await this.client.getAll().prefix(prefix).count();
+      if (keys > 0) return outside('spec.dataStoreSchema', `${keys} keys under ${prefix} belong to no tenant`);
+    }
+    if (records.user.value === undefined && roles) {
+      return outside('spec.dataStoreUsername', `etcd user ${storage.username} exists and was not created by Kamaji`);
+    }
+    if (records.user.value === undefined && permissions) {
+      return outside('spec.dataStoreUsername', `etcd role ${storage.username} exists and was not created by Kamaji`);
+    }
+    // Never extend: a user or role holding anything beyond the tenant's own grant was changed by someone else.
+    if (roles?.some((role) => role !== storage.username)) {
+      return outside('spec.dataStoreUsername', `etcd user ${storage.username} holds other roles: ${roles.join(', ')}`);
+    }
+    if (permissions?.some((permission) => !samePermission(permission, prefixPermission(prefix)))) {
+      return outside('spec.dataStoreUsername', `etcd role ${storage.username} grants more than ${prefix}`);
+    }
+    const unclaimed = [records.schema, records.user].filter((record) => record.value === undefined);
+    if (!(await claimRecords(this.client, [...new Set(unclaimed.map((record) => record.key))], mine))) {
+      if (attempts <= 1) throw new Error(`claiming ${prefix} and user ${storage.username} kept losing races`);
+      return this.claimAndGrant(storage, owner, attempts - 1);
+    }
+    await grantPrefixAccess(this.client, storage.username, prefix, { roles, permissions });
+    return undefined;
+  }
+
+  deleteTenant(storage: TenantStorage, owner: TenantOwner): Promise<DeletedTenant> {
     return retryOnStaleAuth(async () => {
+      const mine = ownerRecord(owner);
+      const records = await readIdentityRecords(this.client, {
+        schema: schemaRecordKey(storage.schema),
+        user: userRecordKey(storage.username),
+      });
+      const notOwned = [records.user, records.schema]
+        .filter((record) => record.value !== undefined && record.value !== mine)
+        .map((record) => record.field);
       // Revoke first: a tenant API server still running cannot write new keys while the old ones are deleted.
-      await revokeAccess(this.client, storage.username);
-      return { deletedKeys: await deletePrefix(this.client, tenantKeyPrefix(storage.schema)) };
+      if (records.user.value === mine) {
+        await revokeAccess(this.client, storage.username);
+        await releaseRecord(this.client, records.user.key, mine);
+      }
+      let deletedKeys = 0;
+      if (records.schema.value === mine) {
+        deletedKeys = await deletePrefix(this.client, tenantKeyPrefix(storage.schema));
+        await releaseRecord(this.client, records.schema.key, mine);
+      }
+      return { deletedKeys, notOwned };
     });
   }
 
   close(): void {
     this.client.close();
   }
+}
+
+/** The CN of a client certificate: the etcd user it authenticates as. */
+function commonName(certificatePem: string | undefined): string[] {
+  if (!certificatePem) return [];
+  const subject = new X509Certificate(certificatePem).subject;
+  return subject
+    .split('\n')
+    .filter((line) => line.startsWith('CN='))
+    .map((line) => line.slice(3));
 }
 
 const STALE_AUTH_ATTEMPTS = 8;

@@ -1,0 +1,113 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { DataStore } from '../api/v1alpha1/datastore.ts';
+import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
+import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
+import { mergePatch, readObject } from '../controller/apply.ts';
+import { builtinResources, hasStatus, type ResourceType, resourcePath } from '../controller/kube-client.ts';
+import type { ReconcileResult } from '../controller/work-queue.ts';
+import type { ConditionInput } from './conditions.ts';
+import { LABEL_TENANT } from './names.ts';
+import { TENANT_FINALIZER } from './phases/claim.ts';
+import { isOwnedBy } from './phases/owned.ts';
+import { type PipelineDependencies, RETRY_SOON_MS } from './phases/phase.ts';
+
+/** Where the tenant's data lives: from the status the claim wrote (the spec may have been edited since). */
+function storageOf(tcp: TenantControlPlane) {
+  const storage = tcp.status?.storage;
+  return {
+    dataStore: storage?.dataStoreName || tcp.spec.dataStore,
+    schema: storage?.setup?.schema || tcp.spec.dataStoreSchema,
+    username: storage?.setup?.user || tcp.spec.dataStoreUsername,
+  };
+}
+
+/**
+ * Deletes a TCP's datastore grant and data, then the objects it owns, then lets it go. Only what this TCP owns is
+ * touched: the datastore checks its owner records, and objects are deleted only when controlled by this UID. If
+ * the datastore is unreachable the finalizer stays and the status says so; once it is back, deletion completes.
+ */
+export async function finalizeTenant(
+  deps: PipelineDependencies,
+  tcp: TenantControlPlane,
+  writeCondition: (condition: ConditionInput) => Promise<void>,
+): Promise<ReconcileResult> {
+  if (!tcp.metadata.finalizers?.includes(TENANT_FINALIZER)) return {};
+  const { dataStore, schema, username } = storageOf(tcp);
+  if (dataStore && schema && username) {
+    try {
+      // A live read: only a 404 means the DataStore is gone; any other error holds the deletion.
+      const stored = await readObject<DataStore>(deps.client, dataStoreResource, { name: dataStore });
+      if (stored) {
+        const connection = await deps.dataStores.connectionFor(stored);
+        const owner = {
+          uid: tcp.metadata.uid ?? '',
+          namespace: tcp.metadata.namespace ?? '',
+          name: tcp.metadata.name ?? '',
+        };
+        const { deletedKeys, notOwned } = await connection.driver.deleteTenant({ schema, username }, owner);
+        const left = notOwned.length > 0 ? `; left alone, owned by another tenant: ${notOwned.join(', ')}` : '';
+        await deps.events.record(
+          tcp,
+          'Normal',
+          'DataDeleted',
+          `deleted ${deletedKeys} keys of schema ${schema} and user ${username} on DataStore ${dataStore}${left}`,
+        );
+      } else {
+        // It cannot be deleted while in use, so this is an operator's manual act.
+        await deps.events.record(
+          tcp,
+          'Warning',
+          'DataStoreGone',
+          `DataStore ${dataStore} no longer exists; nothing to delete there`,
+        );
+      }
+    } catch (error) {
+      const message = `cannot delete the tenant's data on DataStore ${dataStore} yet: ${(error as Error).message}`;
+      await writeCondition({ type: 'DataStoreReady', status: 'False', reason: 'DeletionBlocked', message });
+      await deps.events.record(tcp, 'Warning', 'DeletionBlocked', message);
+      return { requeueAfterMs: RETRY_SOON_MS };
+    }
+  }
+  await deleteOwnedObjects(deps, tcp);
+  const finalizers = (tcp.metadata.finalizers ?? []).filter((finalizer) => finalizer !== TENANT_FINALIZER);
+  await mergePatch(
+    deps.client,
+    tenantControlPlaneResource,
+    { namespace: tcp.metadata.namespace, name: tcp.metadata.name },
+    { metadata: { finalizers, resourceVersion: tcp.metadata.resourceVersion } },
+  );
+  return {};
+}
+
+/**
+ * Owner references let the garbage collector do this too; deleting now does not depend on it running. Objects
+ * that carry the tenant's label but another controller (a TCP of the same name before, or someone's copy) stay.
+ */
+async function deleteOwnedObjects(deps: PipelineDependencies, tcp: TenantControlPlane): Promise<void> {
+  const namespace = tcp.metadata.namespace ?? '';
+  const labelSelector = `${LABEL_TENANT}=${tcp.metadata.name}`;
+  const types = [builtinResources.secret, builtinResources.deployment, builtinResources.service];
+  await Promise.all(
+    types.map(async (type) => {
+      const list = await deps.client.request<{ items: KubernetesObject[] }>('GET', resourcePath(type, { namespace }), {
+        query: { labelSelector },
+      });
+      await Promise.all(
+        list.items.filter((object) => isOwnedBy(object, tcp)).map((object) => deleteExactly(deps, type, object)),
+      );
+    }),
+  );
+}
+
+/** Deletes this very object (its UID as a precondition), not one created meanwhile under its name. */
+async function deleteExactly(deps: PipelineDependencies, type: ResourceType, object: KubernetesObject): Promise<void> {
+  const location = { namespace: object.metadata?.namespace, name: object.metadata?.name };
+  await deps.client
+    .request('DELETE', resourcePath(type, location), {
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: object.metadata?.uid } },
+    })
+    .catch((error: unknown) => {
+      // Already gone, or replaced by another object of that name (a 409 on the precondition): not ours to delete.
+      if (!hasStatus(error, 404) && !hasStatus(error, 409)) throw error;
+    });
+}

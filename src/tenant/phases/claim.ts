@@ -1,0 +1,97 @@
+import { applyTenantControlPlaneDefaults } from '../../api/v1alpha1/defaults.ts';
+import { tenantControlPlaneResource } from '../../api/v1alpha1/resources.ts';
+import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane.ts';
+import { mergePatch, patchStatus } from '../../controller/apply.ts';
+import { Blocked, type ClaimedSpec, type Phase, type PipelineDependencies, type TenantReconcile } from './phase.ts';
+
+export const TENANT_FINALIZER = 'finalizer.kamaji.clastix.io';
+
+/**
+ * Our finalizer, and dataStore, dataStoreSchema and dataStoreUsername chosen once and stored in the spec (where CEL
+ * rules keep schema and user from changing), in one write; then `status.storage` records where the tenant lives,
+ * before anything is granted there: deletion cleans up from the status, whatever the spec says by then.
+ */
+export class ClaimPhase implements Phase {
+  readonly name = 'claim';
+  readonly condition = 'DataStoreReady' as const;
+  private readonly deps: PipelineDependencies;
+
+  constructor(deps: PipelineDependencies) {
+    this.deps = deps;
+  }
+
+  async run(reconcile: TenantReconcile) {
+    const tcp = reconcile.tcp;
+    const spec = applyTenantControlPlaneDefaults(tcp.spec, { defaultDataStore: this.deps.defaultDataStore });
+    if (!spec.dataStore) {
+      throw new Blocked(
+        {
+          status: 'False',
+          reason: 'NoDataStore',
+          message: 'spec.dataStore is not set and the manager has no default (--datastore): name a DataStore',
+        },
+        undefined,
+      );
+    }
+    const recorded = tcp.status?.storage?.dataStoreName;
+    if (recorded && recorded !== spec.dataStore) {
+      throw new Blocked(
+        {
+          status: 'False',
+          reason: 'DataStoreChangeRefused',
+          message: `spec.dataStore changed from ${recorded} to ${spec.dataStore}, which would move the tenant's data; migration between DataStores is not available yet: set spec.dataStore back to ${recorded}`,
+        },
+        undefined,
+      );
+    }
+    // The UID is unique and stable; underscores keep it a valid identifier for SQL datastores too.
+    const identity = (tcp.metadata.uid ?? '').replaceAll('-', '_');
+    const wanted = {
+      dataStore: spec.dataStore,
+      dataStoreSchema: tcp.spec.dataStoreSchema || identity,
+      dataStoreUsername: tcp.spec.dataStoreUsername || identity,
+    };
+    const claimed: ClaimedSpec = { ...spec, ...wanted };
+    const finalizers = tcp.metadata.finalizers ?? [];
+    const specSet = Object.entries(wanted).every(([key, value]) => tcp.spec[key as keyof typeof wanted] === value);
+    let current = tcp;
+    if (!specSet || !finalizers.includes(TENANT_FINALIZER)) {
+      current = await mergePatch<TenantControlPlane>(this.deps.client, tenantControlPlaneResource, location(tcp), {
+        // The resourceVersion makes the finalizer list a compare-and-swap: nobody else's finalizer is dropped.
+        metadata: {
+          finalizers: [...new Set([...finalizers, TENANT_FINALIZER])],
+          resourceVersion: tcp.metadata.resourceVersion,
+        },
+        spec: wanted,
+      });
+    }
+    const storage = {
+      dataStoreName: wanted.dataStore,
+      setup: { schema: wanted.dataStoreSchema, user: wanted.dataStoreUsername },
+    };
+    const stored = current.status?.storage;
+    if (
+      stored?.dataStoreName !== storage.dataStoreName ||
+      stored?.setup?.schema !== storage.setup.schema ||
+      stored?.setup?.user !== storage.setup.user
+    ) {
+      const written = await patchStatus<TenantControlPlane>(
+        this.deps.client,
+        tenantControlPlaneResource,
+        location(current),
+        {
+          storage,
+        },
+      );
+      current = { ...current, status: written.status };
+    }
+    reconcile.tcp = current;
+    reconcile.spec = claimed;
+    reconcile.observe({ storage });
+    return {};
+  }
+}
+
+function location(tcp: TenantControlPlane) {
+  return { namespace: tcp.metadata.namespace, name: tcp.metadata.name ?? '' };
+}

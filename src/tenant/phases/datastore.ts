@@ -1,0 +1,74 @@
+import type { OwnershipRefusal } from '../../datastore/driver.ts';
+import { DataStoreConfigError } from '../../datastore/resolve.ts';
+import { Blocked, type Phase, type PipelineDependencies, RETRY_SOON_MS, type TenantReconcile } from './phase.ts';
+
+/**
+ * The tenant's place in its DataStore: the DataStore reachable, the schema and user recorded as this tenant's
+ * (refused when they are another's or the backend's), and the user granted exactly its own key space. Runs every
+ * pass, so `DataStoreReady` reports a grant checked now, not remembered. No credential is issued before it passed.
+ */
+export class DataStorePhase implements Phase {
+  readonly name = 'datastore';
+  readonly condition = 'DataStoreReady' as const;
+  private readonly deps: PipelineDependencies;
+
+  constructor(deps: PipelineDependencies) {
+    this.deps = deps;
+  }
+
+  async run(reconcile: TenantReconcile) {
+    const { dataStore: name, dataStoreSchema: schema, dataStoreUsername: username } = reconcile.spec;
+    const dataStore = this.deps.observed.dataStore(name);
+    if (!dataStore) {
+      throw new Blocked(
+        {
+          status: 'False',
+          reason: 'DataStoreNotFound',
+          message: `DataStore ${name} does not exist: create it or set spec.dataStore`,
+        },
+        RETRY_SOON_MS,
+      );
+    }
+    reconcile.observe({ storage: { driver: dataStore.spec.driver } });
+    let connection: Awaited<ReturnType<typeof this.deps.dataStores.connectionFor>>;
+    try {
+      connection = await this.deps.dataStores.connectionFor(dataStore);
+      await this.deps.dataStores.check(connection);
+    } catch (error) {
+      const configError = error instanceof DataStoreConfigError;
+      throw new Blocked(
+        {
+          status: 'False',
+          reason: configError ? 'DataStoreMisconfigured' : 'DataStoreUnreachable',
+          message: `DataStore ${name}: ${(error as Error).message}`,
+        },
+        RETRY_SOON_MS,
+      );
+    }
+    const owner = { uid: reconcile.tcp.metadata.uid ?? '', namespace: reconcile.namespace, name: reconcile.name };
+    const refusal = await connection.driver.ensureTenant({ schema, username }, owner);
+    if (refusal)
+      throw new Blocked({ status: 'False', reason: refusal.reason, message: refusalMessage(refusal, name) }, undefined);
+    reconcile.dataStore = connection;
+    return {
+      condition: {
+        status: 'True',
+        reason: 'Granted',
+        message: `tenant user ${username} may use schema ${schema} on DataStore ${name}, and nothing else`,
+      },
+    } as const;
+  }
+}
+
+/** What the user reads in the condition: the field, why, and what to do. */
+export function refusalMessage(refusal: OwnershipRefusal, dataStore: string): string {
+  const fix = `choose another ${refusal.field} (a new TCP; the field cannot change) or leave it unset to derive it from the TCP's UID`;
+  switch (refusal.reason) {
+    case 'OwnedByAnotherTenant':
+      return `${refusal.field} is already used on DataStore ${dataStore} by TenantControlPlane ${refusal.owner.namespace}/${refusal.owner.name}: ${fix}`;
+    case 'ReservedName':
+      return `${refusal.field}: ${refusal.detail}: ${fix}`;
+    case 'ExistsOutsideKamaji':
+      return `${refusal.field}: ${refusal.detail} on DataStore ${dataStore}, so it is not taken over: ${fix}`;
+  }
+}
