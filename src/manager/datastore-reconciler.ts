@@ -12,13 +12,16 @@ import type { DataStoreConnections } from '../datastore/connections.ts';
 import { type ConditionInput, setCondition } from '../tenant/conditions.ts';
 
 export const DATASTORE_FINALIZER = 'finalizer.kamaji.clastix.io/datastore';
-const RECHECK_MS = 60_000;
+/** How often a DataStore's reachability is checked: a tenant learns of an outage within this (plus its own check). */
+const RECHECK_MS = 10_000;
 
 export interface DataStoreReconcilerDependencies {
   client: ApiCaller;
   events: Pick<EventRecorder, 'record'>;
   tenants: Pick<Informer<TenantControlPlane>, 'list'>;
   connections: Pick<DataStoreConnections, 'connectionFor' | 'retire'>;
+  /** Wakes the tenants of a DataStore whose reachability changed, so that their status says so at once. */
+  requeueTenants?(keys: readonly string[]): void;
   now?: () => Date;
 }
 
@@ -38,7 +41,8 @@ export class DataStoreReconciler {
     if (!dataStore) return {};
     const usedBy = this.deps.tenants
       .list()
-      .filter((tcp) => tcp.spec.dataStore === name)
+      // Where a tenant's data is, is what its claim recorded in the status; a new tenant has only its spec yet.
+      .filter((tcp) => (tcp.status?.storage?.dataStoreName ?? tcp.spec.dataStore) === name)
       .map(objectKey)
       .sort();
     const finalizers = dataStore.metadata.finalizers ?? [];
@@ -83,6 +87,7 @@ export class DataStoreReconciler {
       }
     }
     await this.writeStatus(dataStore, { ready, usedBy, valid });
+    if (dataStore.status?.ready !== undefined && dataStore.status.ready !== ready) this.deps.requeueTenants?.(usedBy);
     // An invalid spec waits for its next change, which reconciles it again.
     return problems.length > 0 ? {} : { requeueAfterMs: RECHECK_MS };
   }

@@ -251,7 +251,15 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       return address;
     },
   });
-  const dataStoreReconciler = new DataStoreReconciler({ client, events, tenants, connections });
+  const dataStoreReconciler = new DataStoreReconciler({
+    client,
+    events,
+    tenants,
+    connections,
+    requeueTenants: (keys) => {
+      for (const key of keys) tenantQueue.add(key);
+    },
+  });
 
   for (const informer of informers) informer.start();
   const probeServer = options.probeAddress
