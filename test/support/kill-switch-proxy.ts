@@ -30,7 +30,11 @@ export interface KillPoint {
   description: string;
   /** Kill before the matching call reaches the API server, or once the API server answered it (not relayed). */
   when: 'before-forwarding' | 'after-response';
-  matches(call: ProxiedCall): boolean;
+  /**
+   * Whether this call is the point. It may look elsewhere first (e.g. whether etcd has the tenant's user yet, to
+   * kill at the first call after the grant whatever the order of steps): the call waits for the answer.
+   */
+  matches(call: ProxiedCall): boolean | Promise<boolean>;
 }
 
 export interface Hold {
@@ -79,6 +83,14 @@ function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string |
 function matchesSafely(matches: (call: ProxiedCall) => boolean, call: ProxiedCall): boolean {
   try {
     return matches(call);
+  } catch {
+    return false;
+  }
+}
+
+async function matchesEventually(point: KillPoint, call: ProxiedCall): Promise<boolean> {
+  try {
+    return await point.matches(call);
   } catch {
     return false;
   }
@@ -173,7 +185,15 @@ export async function startKillSwitchProxy(upstreamKubeconfigYaml: string): Prom
       heldForever.push(pending);
       return;
     }
-    const trigger = armed && matchesSafely(armed.point.matches, call) ? armed : undefined;
+    const candidate = armed;
+    const matched = candidate !== undefined && (await matchesEventually(candidate.point, call));
+    if (tripped) {
+      // Another call tripped the switch while this one was being looked at.
+      call.fate = 'held';
+      heldForever.push(pending);
+      return;
+    }
+    const trigger = matched && armed === candidate ? candidate : undefined;
     if (trigger) {
       tripped = true;
       armed = undefined;
