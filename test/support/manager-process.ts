@@ -44,7 +44,7 @@ export async function startManagerProcess(
   });
 }
 
-/** SIGKILL, synchronously: no code of the process runs after this returns. */
+/** SIGKILL: no handler of the process runs, the kernel ends it where it stands. */
 export function killNow(proc: SupervisedProcess): void {
   process.kill(proc.pid, 'SIGKILL');
 }
