@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { V1Condition } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, type V1Condition } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { dataStoreObjects } from '../../src/cluster/kamaji-install.ts';
@@ -208,5 +208,119 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
       { timeoutMs: 20_000, intervalMs: 200, description: 'the deleted Secret to be recreated' },
     );
     assert.ok(new X509Certificate(restored).checkIssued(new X509Certificate(ca)));
+  });
+
+  test('a failing apply (an admission policy refusing the Deployment) reaches the condition, Ready and an Event', async () => {
+    const { config } = operator();
+    const admission = config.makeApiClient(AdmissionregistrationV1Api);
+    await admission.createValidatingAdmissionPolicy({
+      body: {
+        metadata: { name: 'no-doomed-deployments' },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              {
+                apiGroups: ['apps'],
+                apiVersions: ['v1'],
+                operations: ['CREATE', 'UPDATE'],
+                resources: ['deployments'],
+              },
+            ],
+          },
+          validations: [
+            { expression: "object.metadata.name != 'doomed'", message: 'doomed Deployments are forbidden here' },
+          ],
+        },
+      },
+    });
+    await admission.createValidatingAdmissionPolicyBinding({
+      body: {
+        metadata: { name: 'no-doomed-deployments' },
+        spec: { policyName: 'no-doomed-deployments', validationActions: ['Deny'] },
+      },
+    });
+    try {
+      // The API server loads the policy a moment later: wait until a dry-run of such a Deployment is denied.
+      const apps = config.makeApiClient(AppsV1Api);
+      await waitFor(
+        () =>
+          apps
+            .createNamespacedDeployment({
+              namespace: NAMESPACE,
+              dryRun: 'All',
+              body: {
+                metadata: { name: 'doomed' },
+                spec: {
+                  selector: { matchLabels: { a: 'b' } },
+                  template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'c' }] } },
+                },
+              },
+            })
+            .then(
+              () => undefined,
+              (error: Error) => (/forbidden here/.test(String(error)) ? true : undefined),
+            ),
+        { timeoutMs: 20_000, intervalMs: 250, description: 'the admission policy to take effect' },
+      );
+      await operator().createTenant('doomed', await freePort());
+      const failed = await operator().waitTenant(
+        'doomed',
+        'to report the refused Deployment',
+        (tcp) => condition(tcp, 'ControlPlaneAvailable')?.reason === 'ReconcileError',
+      );
+      assert.match(
+        condition(failed, 'ControlPlaneAvailable')?.message ?? '',
+        /deployment failed: .*doomed Deployments are forbidden here/,
+      );
+      assert.equal(condition(failed, 'Ready')?.status, 'False');
+      assert.equal(condition(failed, 'Ready')?.reason, 'ReconcileError');
+      assert.equal(condition(failed, 'CertificatesReady')?.status, 'True', 'the phases before it still report');
+      const { items } = await operator().core.listNamespacedEvent({
+        namespace: NAMESPACE,
+        fieldSelector: 'involvedObject.name=doomed',
+      });
+      assert.ok(items.some((event) => event.reason === 'ReconcileError' && event.type === 'Warning'));
+    } finally {
+      await admission.deleteValidatingAdmissionPolicyBinding({ name: 'no-doomed-deployments' });
+      await admission.deleteValidatingAdmissionPolicy({ name: 'no-doomed-deployments' });
+    }
+    await operator().waitTenant('doomed', 'to recover once the policy is gone', (tcp) =>
+      Boolean(tcp.status?.kubernetesResources?.deployment?.name),
+    );
+    await operator().custom.deleteNamespacedCustomObject({ ...tcps, name: 'doomed' });
+  });
+
+  test('deletion removes only the objects this TCP controls, and works on a paused TCP', async () => {
+    await operator().createTenant('leaving', await freePort());
+    await operator().waitProvisioned('leaving');
+    // Someone's Secret that carries the tenant's label but is not controlled by it.
+    await operator().core.createNamespacedSecret({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'leaving-notes', labels: { 'kamaji.clastix.io/name': 'leaving' } },
+        stringData: { a: 'b' },
+      },
+    });
+    await operator().custom.patchNamespacedCustomObject({
+      ...tcps,
+      name: 'leaving',
+      body: [{ op: 'add', path: '/metadata/annotations', value: { 'kamaji.clastix.io/paused': '' } }],
+    });
+    await operator().custom.deleteNamespacedCustomObject({ ...tcps, name: 'leaving' });
+    await waitFor(
+      async () => {
+        try {
+          await operator().readTenant('leaving');
+          return undefined;
+        } catch {
+          return true;
+        }
+      },
+      { timeoutMs: 20_000, description: 'the paused TCP to be deleted' },
+    );
+    const left = await operator().secretsOf('leaving');
+    assert.deepEqual([...left.keys()], ['leaving-notes'], 'only the Secret it did not own is left');
+    await operator().core.deleteNamespacedSecret({ namespace: NAMESPACE, name: 'leaving-notes' });
   });
 });
