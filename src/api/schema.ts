@@ -23,6 +23,8 @@ export interface JsonSchemaProps {
   properties?: Record<string, JsonSchemaProps>;
   required?: string[];
   additionalProperties?: JsonSchemaProps;
+  /** Only in the int-or-string form Kubernetes allows: `[{type: integer}, {type: string}]`. */
+  anyOf?: JsonSchemaProps[];
   items?: JsonSchemaProps;
   enum?: string[];
   pattern?: string;
@@ -37,6 +39,7 @@ export interface JsonSchemaProps {
   'x-kubernetes-int-or-string'?: boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-map-type'?: 'atomic' | 'granular';
   'x-kubernetes-validations'?: ValidationRule[];
 }
