@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { V1Container } from '@kubernetes/client-node';
+import { coreTypeSchema } from './core-schemas/index.ts';
 import {
   anyValue,
   array,
@@ -27,7 +27,7 @@ const Example = object(
     target: intOrString(),
     tags: array(string(), { maxItems: 2, listType: 'set' }),
     labels: record(string()),
-    sidecar: kubernetesObject<V1Container>(),
+    sidecar: kubernetesObject('io.k8s.api.core.v1.Container', { description: 'A sidecar.' }),
     extra: anyValue(),
   },
   { mapType: 'atomic', validations: [{ rule: "self.name != 'x'", message: 'not x', fieldPath: '.name' }] },
@@ -43,10 +43,10 @@ describe('schema DSL', () => {
         mode: { type: 'string', enum: ['fast', 'safe'], default: 'safe' },
         port: { type: 'integer', format: 'int32', minimum: 1, maximum: 65535, default: 6443 },
         enabled: { type: 'boolean' },
-        target: { 'x-kubernetes-int-or-string': true },
+        target: { anyOf: [{ type: 'integer' }, { type: 'string' }], 'x-kubernetes-int-or-string': true },
         tags: { type: 'array', items: { type: 'string' }, maxItems: 2, 'x-kubernetes-list-type': 'set' },
         labels: { type: 'object', additionalProperties: { type: 'string' } },
-        sidecar: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        sidecar: { ...coreTypeSchema('io.k8s.api.core.v1.Container'), description: 'A sidecar.' },
         extra: { 'x-kubernetes-preserve-unknown-fields': true },
       },
       required: ['name'],
@@ -78,7 +78,7 @@ describe('schema DSL', () => {
     const withoutName: Example = { port: 1 };
     // @ts-expect-error mode is one of the enum's values
     const otherMode: Example = { name: 'a', mode: 'slow' };
-    // @ts-expect-error a container needs its name: the client-node model types the kept-whole object
+    // @ts-expect-error a container needs its name: a core type's TypeScript type is its client-node model
     const badSidecar: Example = { name: 'a', sidecar: { image: 'x' } };
     const Note = nullable(string());
     const cleared: Static<typeof Note> = null;

@@ -4,6 +4,7 @@
  * TypeScript type of a valid value, read with `Static<typeof X>`. Properties are optional unless wrapped in
  * `required()`, as in Kubernetes APIs.
  */
+import { type CoreTypeName, type CoreTypes, coreTypeSchema } from './core-schemas/index.ts';
 
 /** One `x-kubernetes-validations` entry: a CEL rule checked by the API server. */
 export interface ValidationRule {
@@ -80,7 +81,9 @@ export interface IntegerOptions extends CommonOptions<number> {
 export interface ArrayOptions<T> extends CommonOptions<T[]> {
   minItems?: number;
   maxItems?: number;
-  listType?: 'atomic' | 'set';
+  listType?: 'atomic' | 'set' | 'map';
+  /** With listType 'map': the item properties that identify an item. */
+  listMapKeys?: string[];
 }
 
 export interface ObjectOptions<T> extends CommonOptions<T> {
@@ -128,14 +131,24 @@ export function boolean(options: CommonOptions<boolean> = {}): Schema<boolean> {
   return node({ type: 'boolean' }, options);
 }
 
-/** A number or a string such as a port name or a percentage (`x-kubernetes-int-or-string`). */
+/** A number or a string such as a port name or a percentage (int-or-string, written as controller-gen does). */
 export function intOrString(options: CommonOptions<number | string> = {}): Schema<number | string> {
-  return node({ 'x-kubernetes-int-or-string': true }, options);
+  return node({ anyOf: [{ type: 'integer' }, { type: 'string' }], 'x-kubernetes-int-or-string': true }, options);
 }
 
 export function array<T>(items: Schema<T>, options: ArrayOptions<T> = {}): Schema<T[]> {
-  const { minItems, maxItems, listType } = options;
-  return node({ type: 'array', items: items.json, minItems, maxItems, 'x-kubernetes-list-type': listType }, options);
+  const { minItems, maxItems, listType, listMapKeys } = options;
+  return node(
+    {
+      type: 'array',
+      items: items.json,
+      minItems,
+      maxItems,
+      'x-kubernetes-list-type': listType,
+      'x-kubernetes-list-map-keys': listMapKeys,
+    },
+    options,
+  );
 }
 
 export function object<P extends Properties>(
@@ -168,11 +181,16 @@ export function record<T>(
 }
 
 /**
- * A core Kubernetes type kept whole (`x-kubernetes-preserve-unknown-fields`) rather than copying its schema; `T` is
- * its @kubernetes/client-node model, and the API server of the workload that receives it validates it.
+ * A core Kubernetes (or Gateway API) type, validated by the API server with the schema Kubernetes publishes for it
+ * (generated into core-schemas/schemas.json); its TypeScript type is the @kubernetes/client-node model. The
+ * description given here, if any, replaces Kubernetes' own.
  */
-export function kubernetesObject<T>(options: CommonOptions<T> = {}): Schema<T> {
-  return node({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true }, options);
+export function kubernetesObject<K extends CoreTypeName>(
+  type: K,
+  options: CommonOptions<CoreTypes[K]> = {},
+): Schema<CoreTypes[K]> {
+  const schema = coreTypeSchema(type);
+  return node({ ...schema, description: options.description ?? schema.description }, options);
 }
 
 /** Any JSON value, stored as given (e.g. the value of a JSON patch operation). */

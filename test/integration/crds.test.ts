@@ -158,6 +158,68 @@ describe('our CRDs on a real kube-apiserver', () => {
     assert.match(await rejection(dryRunCreate(object)), /spec\.controlPlane\.gateway: Forbidden/);
   });
 
+  test('a toleration whose tolerationSeconds is not a number is refused, naming the field', async () => {
+    const tolerations = [{ tolerationSeconds: 'soon' as unknown as number }];
+    const object = tenantControlPlane('bad-toleration', {
+      controlPlane: { service: { serviceType: 'ClusterIP' }, deployment: { tolerations } },
+    });
+    assert.match(
+      await rejection(dryRunCreate(object)),
+      /spec\.controlPlane\.deployment\.tolerations\[0\]\.tolerationSeconds: Invalid value: "string": .*must be of type integer/,
+    );
+  });
+
+  test('a resource limit that is not a quantity is refused, naming the field', async () => {
+    const object = tenantControlPlane('bad-limit', {
+      controlPlane: {
+        service: { serviceType: 'ClusterIP' },
+        deployment: { resources: { apiServer: { limits: { cpu: 'lots' } } } },
+      },
+    });
+    assert.match(
+      await rejection(dryRunCreate(object)),
+      /spec\.controlPlane\.deployment\.resources\.apiServer\.limits\.cpu: Invalid value: "lots": .*should match/,
+    );
+  });
+
+  test('valid core-type fields are accepted and kept, with Kubernetes defaults; no networkProfile needed', async () => {
+    const object = tenantControlPlane('core-types', {
+      controlPlane: {
+        service: { serviceType: 'ClusterIP' },
+        deployment: {
+          tolerations: [
+            {
+              key: 'node-role.kubernetes.io/control-plane',
+              operator: 'Exists',
+              effect: 'NoExecute',
+              tolerationSeconds: 30,
+            },
+          ],
+          resources: {
+            apiServer: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+            kine: { limits: { memory: '64Mi' } },
+          },
+          affinity: {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: {} } },
+              ],
+            },
+          },
+          topologySpreadConstraints: [
+            { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' },
+          ],
+          additionalContainers: [{ name: 'sidecar', image: 'busybox', ports: [{ containerPort: 8080 }] }],
+        },
+      },
+    });
+    const stored = (await dryRunCreate(object)) as TenantControlPlane;
+    assertPreserved(stored, object, 'core-types');
+    const [port] = stored.spec.controlPlane.deployment?.additionalContainers?.[0]?.ports ?? [];
+    assert.equal(port?.protocol, 'TCP', "Kubernetes' default for a container port, as for a Pod");
+    assert.equal(stored.spec.networkProfile, undefined);
+  });
+
   test('the API server applies the same defaults as withDefaults(), and scale reads the replicas', async () => {
     const object = tenantControlPlane('defaulted', {
       controlPlane: { service: { serviceType: 'ClusterIP' }, deployment: {} },
@@ -191,7 +253,16 @@ describe('our CRDs on a real kube-apiserver', () => {
     const error = await rejection(dryRunCreate(etcdWithoutCaKey));
     assert.match(error, /spec\.tlsConfig\.certificateAuthority\.privateKey: Required value/);
     const sqlWithoutCredentials = { ...etcdWithoutCaKey, spec: { driver: 'MySQL', endpoints: ['mysql:3306'] } };
-    assert.match(await rejection(dryRunCreate(sqlWithoutCredentials)), /need tlsConfig or basicAuth/);
+    assert.match(
+      await rejection(dryRunCreate(sqlWithoutCredentials)),
+      /When driver is not etcd, either tlsConfig or basicAuth must be provided/,
+    );
+    // Without tlsConfig at all the rules still name the missing field, where upstream's fail with "no such key".
+    const { tlsConfig: _tls, ...etcdWithoutTls } = etcdWithoutCaKey.spec;
+    const etcdWithoutTlsConfig = { ...etcdWithoutCaKey, spec: etcdWithoutTls };
+    const withoutTls = await rejection(dryRunCreate(etcdWithoutTlsConfig));
+    assert.match(withoutTls, /spec\.tlsConfig\.certificateAuthority\.privateKey: Required value/);
+    assert.doesNotMatch(withoutTls, /no such key/);
 
     const ambiguousUser = {
       apiVersion: `${GROUP}/${VERSION}`,
@@ -201,7 +272,7 @@ describe('our CRDs on a real kube-apiserver', () => {
     };
     assert.match(
       await rejection(dryRunCreate(ambiguousUser)),
-      /spec\.user: Invalid value: set exactly one of stringValue and fromDefinition/,
+      /spec\.user: Invalid value: Either stringValue or fromDefinition must be set, but not both\./,
     );
   });
 
@@ -220,11 +291,14 @@ describe('our CRDs on a real kube-apiserver', () => {
       custom.replaceNamespacedCustomObject({ ...tenantControlPlanes, name: 'immutable', body: { ...stored, spec } });
 
     const changed = await rejection(replace({ ...stored.spec, dataStoreSchema: 'other' }));
-    assert.match(changed, /spec\.dataStoreSchema: Invalid value: "other": dataStoreSchema cannot be changed/);
+    assert.match(
+      changed,
+      /spec\.dataStoreSchema: Invalid value: "other": changing the dataStoreSchema is not supported/,
+    );
     const { dataStoreSchema: _schema, dataStore: _dataStore, ...withoutThem } = stored.spec;
     const unset = await rejection(replace(withoutThem));
-    assert.match(unset, /spec\.dataStoreSchema: Required value: dataStoreSchema cannot be unset once set/);
-    assert.match(unset, /spec\.dataStore: Required value: dataStore cannot be unset once set/);
+    assert.match(unset, /spec\.dataStoreSchema: Required value: unsetting the dataStoreSchema is not supported/);
+    assert.match(unset, /spec\.dataStore: Required value: unsetting the dataStore is not supported/);
     const otherDomain = {
       ...stored.spec,
       networkProfile: { ...stored.spec.networkProfile, clusterDomain: 'other.local' },
@@ -232,7 +306,7 @@ describe('our CRDs on a real kube-apiserver', () => {
     const domain = await rejection(replace(otherDomain));
     assert.match(
       domain,
-      /spec\.networkProfile\.clusterDomain: Invalid value: "other\.local": clusterDomain cannot be changed/,
+      /spec\.networkProfile\.clusterDomain: Invalid value: "other\.local": changing the cluster domain is not supported/,
     );
   });
 });

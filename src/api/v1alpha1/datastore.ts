@@ -1,4 +1,4 @@
-import type { V1Condition, V1ObjectMeta } from '@kubernetes/client-node';
+import type { V1ObjectMeta } from '@kubernetes/client-node';
 import {
   array,
   boolean,
@@ -39,7 +39,7 @@ export const DataStoreSpecSchema = object(
     driver: required(
       stringEnum(DATASTORE_DRIVERS, {
         description: 'The kind of datastore: etcd, MySQL, PostgreSQL or NATS. Cannot be changed.',
-        validations: [{ rule: 'self == oldSelf', message: 'the driver of a DataStore cannot be changed' }],
+        validations: [{ rule: 'self == oldSelf', message: 'Datastore driver is immutable' }],
       }),
     ),
     endpoints: required(
@@ -76,43 +76,44 @@ export const DataStoreSpecSchema = object(
     validations: [
       {
         rule: `self.driver != 'etcd' || (has(self.tlsConfig) && has(self.tlsConfig.certificateAuthority.privateKey) && ${isSet('self.tlsConfig.certificateAuthority.privateKey')})`,
-        message: 'the etcd driver needs tlsConfig.certificateAuthority.privateKey (content or secretReference)',
+        message: 'certificateAuthority privateKey must have secretReference or content when driver is etcd',
         fieldPath: '.tlsConfig.certificateAuthority.privateKey',
         reason: 'FieldValueRequired',
       },
       {
         rule: `self.driver != 'etcd' || (has(self.tlsConfig) && has(self.tlsConfig.clientCertificate) && ${isSet('self.tlsConfig.clientCertificate.certificate')})`,
-        message: 'the etcd driver needs tlsConfig.clientCertificate.certificate (content or secretReference)',
+        message: 'clientCertificate must have secretReference or content when driver is etcd',
         fieldPath: '.tlsConfig.clientCertificate.certificate',
         reason: 'FieldValueRequired',
       },
       {
         rule: `self.driver != 'etcd' || (has(self.tlsConfig) && has(self.tlsConfig.clientCertificate) && ${isSet('self.tlsConfig.clientCertificate.privateKey')})`,
-        message: 'the etcd driver needs tlsConfig.clientCertificate.privateKey (content or secretReference)',
+        message: 'clientCertificate privateKey must have secretReference or content when driver is etcd',
         fieldPath: '.tlsConfig.clientCertificate.privateKey',
         reason: 'FieldValueRequired',
       },
       {
-        rule: `self.driver == 'etcd' || !has(self.tlsConfig) || !has(self.tlsConfig.clientCertificate) || ${isSet('self.tlsConfig.clientCertificate.certificate')}`,
-        message: 'tlsConfig.clientCertificate.certificate needs content or a secretReference',
+        rule: `(self.driver != "etcd" && has(self.tlsConfig) && has(self.tlsConfig.clientCertificate)) ? ((${isSet('self.tlsConfig.clientCertificate.certificate')})) : true`,
+        message:
+          'When driver is not etcd and tlsConfig exists, clientCertificate must be null or contain valid content',
         fieldPath: '.tlsConfig.clientCertificate.certificate',
         reason: 'FieldValueRequired',
       },
       {
-        rule: `self.driver == 'etcd' || !has(self.basicAuth) || ${isSet('self.basicAuth.username')}`,
-        message: 'basicAuth.username needs content or a secretReference',
+        rule: `(self.driver != "etcd" && has(self.basicAuth)) ? (${isSet('self.basicAuth.username')}) : true`,
+        message: 'When driver is not etcd and basicAuth exists, username must have secretReference or content',
         fieldPath: '.basicAuth.username',
         reason: 'FieldValueRequired',
       },
       {
-        rule: `self.driver == 'etcd' || !has(self.basicAuth) || ${isSet('self.basicAuth.password')}`,
-        message: 'basicAuth.password needs content or a secretReference',
+        rule: `(self.driver != "etcd" && has(self.basicAuth)) ? (${isSet('self.basicAuth.password')}) : true`,
+        message: 'When driver is not etcd and basicAuth exists, password must have secretReference or content',
         fieldPath: '.basicAuth.password',
         reason: 'FieldValueRequired',
       },
       {
-        rule: `self.driver == 'etcd' || has(self.tlsConfig) || has(self.basicAuth)`,
-        message: 'the MySQL, PostgreSQL and NATS drivers need tlsConfig or basicAuth',
+        rule: '(self.driver != "etcd") ? (has(self.tlsConfig) || has(self.basicAuth)) : true',
+        message: 'When driver is not etcd, either tlsConfig or basicAuth must be provided',
         reason: 'FieldValueRequired',
       },
     ],
@@ -124,7 +125,9 @@ export const DataStoreStatusSchema = object(
   {
     ready: required(boolean({ description: 'Whether the DataStore was checked and can be used.' })),
     usedBy: array(string(), { description: 'The TenantControlPlanes (namespace/name) stored in this DataStore.' }),
-    conditions: array(kubernetesObject<V1Condition>(), { description: 'Results of the checks on this DataStore.' }),
+    conditions: array(kubernetesObject('io.k8s.apimachinery.pkg.apis.meta.v1.Condition'), {
+      description: 'Results of the checks on this DataStore.',
+    }),
     observedGeneration: integer({ format: 'int64', description: 'The metadata.generation last reconciled.' }),
   },
   { description: 'What Kamaji observed about the DataStore.' },

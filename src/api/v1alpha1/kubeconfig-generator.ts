@@ -1,4 +1,4 @@
-import type { V1LabelSelector, V1ObjectMeta } from '@kubernetes/client-node';
+import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { array, integer, kubernetesObject, object, required, type Static, string } from '../schema.ts';
 import { AGE_COLUMN, type API_VERSION, type KindDefinition } from './group-version.ts';
 
@@ -17,8 +17,8 @@ function compoundValue(description?: string) {
       description,
       validations: [
         {
-          rule: 'has(self.stringValue) != has(self.fromDefinition)',
-          message: 'set exactly one of stringValue and fromDefinition',
+          rule: '(has(self.stringValue) || has(self.fromDefinition)) && !(has(self.stringValue) && has(self.fromDefinition))',
+          message: 'Either stringValue or fromDefinition must be set, but not both.',
         },
       ],
     },
@@ -27,10 +27,10 @@ function compoundValue(description?: string) {
 export type CompoundValue = Static<ReturnType<typeof compoundValue>>;
 
 export const KubeconfigGeneratorSpecSchema = object({
-  namespaceSelector: kubernetesObject<V1LabelSelector>({
+  namespaceSelector: kubernetesObject('io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector', {
     description: 'Namespaces whose TenantControlPlanes get a kubeconfig (all when empty).',
   }),
-  tenantControlPlaneSelector: kubernetesObject<V1LabelSelector>({
+  tenantControlPlaneSelector: kubernetesObject('io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector', {
     description: 'TenantControlPlanes that get a kubeconfig (all when empty).',
   }),
   user: required(compoundValue('The user: the common name of the client certificate.')),

@@ -1,20 +1,4 @@
-import type {
-  V1Affinity,
-  V1Condition,
-  V1Container,
-  V1DeploymentCondition,
-  V1DeploymentStrategy,
-  V1IngressLoadBalancerStatus,
-  V1LoadBalancerStatus,
-  V1ObjectMeta,
-  V1PodSecurityContext,
-  V1ResourceRequirements,
-  V1SecurityContext,
-  V1Toleration,
-  V1TopologySpreadConstraint,
-  V1Volume,
-  V1VolumeMount,
-} from '@kubernetes/client-node';
+import type { V1DeploymentStrategy, V1ObjectMeta } from '@kubernetes/client-node';
 import {
   anyValue,
   array,
@@ -204,25 +188,26 @@ function serviceStatus(description: string) {
       name: required(string({ description: 'Name of the Service.' })),
       namespace: required(string({ description: 'Namespace of the Service.' })),
       port: required(integer({ format: 'int32', description: 'The port it listens on.' })),
-      conditions: array(kubernetesObject<V1Condition>(), { description: "The Service's conditions." }),
-      loadBalancer: kubernetesObject<V1LoadBalancerStatus>({ description: "The Service's load balancer, if any." }),
+      conditions: array(kubernetesObject('io.k8s.apimachinery.pkg.apis.meta.v1.Condition'), {
+        listType: 'map',
+        listMapKeys: ['type'],
+        description: "The Service's conditions.",
+      }),
+      loadBalancer: kubernetesObject('io.k8s.api.core.v1.LoadBalancerStatus', {
+        description: "The Service's load balancer, if any.",
+      }),
     },
     { description },
   );
 }
 
-/** Gateway API's RouteParentStatus, kept whole like core types (its schema is the Gateway API's). */
-export interface RouteParentStatus {
-  parentRef: ParentReference;
-  controllerName: string;
-  conditions: V1Condition[];
-}
+export type { RouteParentStatus } from '../core-schemas/index.ts';
 
 function gatewayStatus(description: string) {
   return object(
     {
       parents: required(
-        array(kubernetesObject<RouteParentStatus>(), {
+        array(kubernetesObject('io.k8s.sigs.gateway-api.apis.v1.RouteParentStatus'), {
           maxItems: 32,
           listType: 'atomic',
           description: 'The Gateways the route is attached to, and its status with each.',
@@ -234,7 +219,14 @@ function gatewayStatus(description: string) {
       ),
       accessPoints: array(
         object({
-          type: required(string({ minLength: 1, maxLength: 253, description: 'Address type, e.g. Hostname.' })),
+          type: required(
+            string({
+              minLength: 1,
+              maxLength: 253,
+              pattern: `^Hostname|IPAddress|NamedAddress|${DNS_SUBDOMAIN}\\/[A-Za-z0-9\\/\\-._~%!$&'()*+,;=:]+$`,
+              description: 'Address type: Hostname, IPAddress, NamedAddress or a domain-prefixed type.',
+            }),
+          ),
           value: required(string({ description: 'The address.' })),
           port: required(integer({ format: 'int32' })),
           urls: array(string()),
@@ -318,7 +310,7 @@ export const DeploymentSpecSchema = object(
       default: DEFAULT_REPLICAS,
       description: 'Control-plane pods; 0 puts the tenant to sleep.',
     }),
-    strategy: kubernetesObject<V1DeploymentStrategy>({
+    strategy: kubernetesObject('io.k8s.api.apps.v1.DeploymentStrategy', {
       default: DEFAULT_STRATEGY,
       description: 'How pods are replaced; by default new ones start before any old one stops.',
     }),
@@ -327,9 +319,9 @@ export const DeploymentSpecSchema = object(
     automountServiceAccountToken: boolean({ description: "Mount the service account's token into the pods." }),
     runtimeClassName: string({ description: 'RuntimeClass of the control-plane pods.' }),
     nodeSelector: record(string(), { description: 'Node labels the pods must be scheduled on.' }),
-    tolerations: array(kubernetesObject<V1Toleration>(), { description: 'Tolerations of the pods.' }),
-    affinity: kubernetesObject<V1Affinity>({ description: 'Scheduling affinity of the pods.' }),
-    topologySpreadConstraints: array(kubernetesObject<V1TopologySpreadConstraint>(), {
+    tolerations: array(kubernetesObject('io.k8s.api.core.v1.Toleration'), { description: 'Tolerations of the pods.' }),
+    affinity: kubernetesObject('io.k8s.api.core.v1.Affinity', { description: 'Scheduling affinity of the pods.' }),
+    topologySpreadConstraints: array(kubernetesObject('io.k8s.api.core.v1.TopologySpreadConstraint'), {
       description: 'How the pods spread across topology domains.',
     }),
     additionalMetadata: additionalMetadata('Labels and annotations added to the Deployment.'),
@@ -343,8 +335,8 @@ export const DeploymentSpecSchema = object(
     ),
     resources: object(
       {
-        ...perComponent(() => kubernetesObject<V1ResourceRequirements>()),
-        kine: kubernetesObject<V1ResourceRequirements>(),
+        ...perComponent(() => kubernetesObject('io.k8s.api.core.v1.ResourceRequirements')),
+        kine: kubernetesObject('io.k8s.api.core.v1.ResourceRequirements'),
       },
       { description: 'CPU and memory of each component.' },
     ),
@@ -359,24 +351,26 @@ export const DeploymentSpecSchema = object(
       },
       { description: 'Probe timings of the components, e.g. longer ones on slow machines.' },
     ),
-    podSecurityContext: kubernetesObject<V1PodSecurityContext>({ description: 'Security context of the pods.' }),
+    podSecurityContext: kubernetesObject('io.k8s.api.core.v1.PodSecurityContext', {
+      description: 'Security context of the pods.',
+    }),
     containerSecurityContexts: object(
-      perComponent(() => kubernetesObject<V1SecurityContext>()),
+      perComponent(() => kubernetesObject('io.k8s.api.core.v1.SecurityContext')),
       {
         description: 'Security context of each component container.',
       },
     ),
-    additionalInitContainers: array(kubernetesObject<V1Container>(), {
+    additionalInitContainers: array(kubernetesObject('io.k8s.api.core.v1.Container'), {
       description: 'Init containers added to the control-plane pods.',
     }),
-    additionalContainers: array(kubernetesObject<V1Container>(), {
+    additionalContainers: array(kubernetesObject('io.k8s.api.core.v1.Container'), {
       description: 'Containers added to the control-plane pods.',
     }),
-    additionalVolumes: array(kubernetesObject<V1Volume>(), {
+    additionalVolumes: array(kubernetesObject('io.k8s.api.core.v1.Volume'), {
       description: 'Volumes added to the control-plane pods.',
     }),
     additionalVolumeMounts: object(
-      perComponent(() => array(kubernetesObject<V1VolumeMount>())),
+      perComponent(() => array(kubernetesObject('io.k8s.api.core.v1.VolumeMount'))),
       {
         description: 'Volume mounts added to each component container.',
       },
@@ -441,7 +435,7 @@ export const ControlPlaneSpecSchema = object(
     validations: [
       {
         rule: '!(has(self.ingress) && has(self.gateway))',
-        message: 'set ingress or gateway, not both',
+        message: 'using both ingress and gateway is not supported',
         fieldPath: '.gateway',
         reason: 'FieldValueForbidden',
       },
@@ -500,7 +494,7 @@ export const NetworkProfileSchema = object(
     }),
     advertiseAddress: string({
       description: 'IP address advertised to the tenant (kubelets, konnectivity, the kubernetes Service).',
-      validations: [{ rule: "self == '' || isIP(self)", message: 'advertiseAddress must be an IP address' }],
+      validations: [{ rule: "self == '' || isIP(self)", message: 'advertiseAddress must be a valid IP address' }],
     }),
     allowAddressAsExternalIP: boolean({
       description: 'Add address to the externalIPs of a ClusterIP or NodePort Service.',
@@ -511,29 +505,29 @@ export const NetworkProfileSchema = object(
       default: DEFAULT_CLUSTER_DOMAIN,
       pattern: '.*\\..*',
       description: 'DNS domain of the tenant cluster. Cannot be changed.',
-      validations: [{ rule: 'self == oldSelf', message: 'clusterDomain cannot be changed' }],
+      validations: [{ rule: 'self == oldSelf', message: 'changing the cluster domain is not supported' }],
     }),
     serviceCidr: string({
       default: DEFAULT_SERVICE_CIDR,
       description: 'Service CIDR. Deprecated: use serviceCidrs.',
-      validations: [{ rule: "self == '' || isCIDR(self)", message: 'serviceCidr must be empty or a CIDR' }],
+      validations: [{ rule: "self == '' || isCIDR(self)", message: 'serviceCidr must be empty or a valid CIDR' }],
     }),
     podCidr: string({
       default: DEFAULT_POD_CIDR,
       description: 'Pod CIDR. Deprecated: use podCidrs.',
-      validations: [{ rule: "self == '' || isCIDR(self)", message: 'podCidr must be empty or a CIDR' }],
+      validations: [{ rule: "self == '' || isCIDR(self)", message: 'podCidr must be empty or a valid CIDR' }],
     }),
     serviceCidrs: array(string(), {
       minItems: 1,
       maxItems: 2,
       description: 'Service CIDRs, one per IP family; over serviceCidr.',
-      validations: [{ rule: 'self.all(cidr, isCIDR(cidr))', message: 'every serviceCidrs entry must be a CIDR' }],
+      validations: [{ rule: 'self.all(x, isCIDR(x))', message: 'all serviceCidrs entries must be valid CIDRs' }],
     }),
     podCidrs: array(string(), {
       minItems: 1,
       maxItems: 2,
       description: 'Pod CIDRs, one per IP family; over podCidr.',
-      validations: [{ rule: 'self.all(cidr, isCIDR(cidr))', message: 'every podCidrs entry must be a CIDR' }],
+      validations: [{ rule: 'self.all(x, isCIDR(x))', message: 'all podCidrs entries must be valid CIDRs' }],
     }),
     dnsServiceIPs: array(string(), {
       maxItems: 8,
@@ -542,13 +536,13 @@ export const NetworkProfileSchema = object(
     loadBalancerClass: string({
       minLength: 1,
       description: 'LoadBalancer class of the Service (LoadBalancer Services only). Cannot be changed.',
-      validations: [{ rule: 'self == oldSelf', message: 'loadBalancerClass cannot be changed' }],
+      validations: [{ rule: 'self == oldSelf', message: 'LoadBalancerClass is immutable' }],
     }),
     loadBalancerSourceRanges: array(string(), {
       maxItems: 16,
       description: 'CIDRs allowed to reach a LoadBalancer Service (all when empty).',
       validations: [
-        { rule: 'self.all(cidr, isCIDR(cidr))', message: 'every loadBalancerSourceRanges entry must be a CIDR' },
+        { rule: 'self.all(r, isCIDR(r))', message: 'all LoadBalancer source range entries must be valid CIDR' },
       ],
     }),
   },
@@ -564,8 +558,12 @@ export const KonnectivitySpecSchema = object(
         image: string({ default: DEFAULT_KONNECTIVITY_SERVER.image, description: 'Server image.' }),
         version: string({ description: "Server image tag; derived from the tenant's Kubernetes version when unset." }),
         extraArgs: array(string(), { description: 'Extra flags; they can override the ones Kamaji sets.' }),
-        resources: kubernetesObject<V1ResourceRequirements>({ description: 'CPU and memory of the server.' }),
-        securityContext: kubernetesObject<V1SecurityContext>({ description: 'Security context of the server.' }),
+        resources: kubernetesObject('io.k8s.api.core.v1.ResourceRequirements', {
+          description: 'CPU and memory of the server.',
+        }),
+        securityContext: kubernetesObject('io.k8s.api.core.v1.SecurityContext', {
+          description: 'Security context of the server.',
+        }),
       },
       {
         default: DEFAULT_KONNECTIVITY_SERVER,
@@ -585,7 +583,7 @@ export const KonnectivitySpecSchema = object(
           default: false,
           description: "Run agents in the node's network namespace, so they work before the CNI is up.",
         }),
-        tolerations: array(kubernetesObject<V1Toleration>(), {
+        tolerations: array(kubernetesObject('io.k8s.api.core.v1.Toleration'), {
           default: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }],
           description: 'Tolerations of the agents.',
         }),
@@ -597,7 +595,8 @@ export const KonnectivitySpecSchema = object(
         validations: [
           {
             rule: "!(self.mode == 'DaemonSet' && has(self.replicas) && self.replicas != 0) && !(self.mode == 'Deployment' && has(self.replicas) && self.replicas == 0)",
-            message: 'replicas must be 0 or unset with mode DaemonSet, and above 0 or unset with mode Deployment',
+            message:
+              'replicas must be 0 (or unset) when mode is DaemonSet, and greater than 0 (or unset) when mode is Deployment',
             fieldPath: '.replicas',
           },
         ],
@@ -648,13 +647,13 @@ export const TenantControlPlaneSpecSchema = object(
       description:
         'Database name (SQL) or key prefix (etcd) of this tenant; set once, by default from its identity. Lower-case letters, digits and underscores; unique per DataStore.',
       ...DATASTORE_IDENTIFIER,
-      validations: [{ rule: 'self == oldSelf', message: 'dataStoreSchema cannot be changed' }],
+      validations: [{ rule: 'self == oldSelf', message: 'changing the dataStoreSchema is not supported' }],
     }),
     dataStoreUsername: string({
       description:
         'Datastore user of this tenant; set once, by default from its identity. Lower-case letters, digits and underscores; unique per DataStore.',
       ...DATASTORE_IDENTIFIER,
-      validations: [{ rule: 'self == oldSelf', message: 'dataStoreUsername cannot be changed' }],
+      validations: [{ rule: 'self == oldSelf', message: 'changing the dataStoreUsername is not supported' }],
     }),
     dataStoreOverrides: array(
       object({
@@ -681,32 +680,32 @@ export const TenantControlPlaneSpecSchema = object(
     validations: [
       ...(['dataStore', 'dataStoreSchema', 'dataStoreUsername'] as const).map((field) => ({
         rule: `!has(oldSelf.${field}) || has(self.${field})`,
-        message: `${field} cannot be unset once set`,
+        message: `unsetting the ${field} is not supported`,
         fieldPath: `.${field}`,
         reason: 'FieldValueRequired' as const,
       })),
       {
         rule: `!${hasNetworkField('self', 'loadBalancerSourceRanges')} || size(self.networkProfile.loadBalancerSourceRanges) == 0 || ${isLoadBalancer('self')}`,
-        message: 'networkProfile.loadBalancerSourceRanges needs controlPlane.service.serviceType LoadBalancer',
+        message: 'LoadBalancer source ranges are supported only with LoadBalancer service type',
         fieldPath: '.networkProfile.loadBalancerSourceRanges',
         reason: 'FieldValueForbidden',
       },
       {
         rule: `!${hasNetworkField('self', 'loadBalancerClass')} || ${isLoadBalancer('self')}`,
-        message: 'networkProfile.loadBalancerClass needs controlPlane.service.serviceType LoadBalancer',
+        message: 'LoadBalancerClass is supported only with LoadBalancer service type',
         fieldPath: '.networkProfile.loadBalancerClass',
         reason: 'FieldValueForbidden',
       },
       {
-        rule: `!has(self.controlPlane.service.allocateLoadBalancerNodePorts) || ${isLoadBalancer('self')}`,
-        message: 'controlPlane.service.allocateLoadBalancerNodePorts needs serviceType LoadBalancer',
+        rule: "!has(self.controlPlane.service.allocateLoadBalancerNodePorts) || self.controlPlane.service.serviceType == 'LoadBalancer'",
+        message: 'allocateLoadBalancerNodePorts is supported only with LoadBalancer service type',
         fieldPath: '.controlPlane.service.allocateLoadBalancerNodePorts',
         reason: 'FieldValueForbidden',
       },
       {
         // Only when a LoadBalancer Service stays one: switching to LoadBalancer is when the class may be chosen.
         rule: `!${isLoadBalancer('self')} || !${isLoadBalancer('oldSelf')} || ${hasNetworkField('self', 'loadBalancerClass')} == ${hasNetworkField('oldSelf', 'loadBalancerClass')}`,
-        message: 'networkProfile.loadBalancerClass cannot be set or unset on an existing LoadBalancer Service',
+        message: 'LoadBalancerClass cannot be set or unset at runtime',
         fieldPath: '.networkProfile.loadBalancerClass',
         reason: 'FieldValueForbidden',
       },
@@ -721,7 +720,7 @@ export const TenantControlPlaneStatusSchema = object(
   {
     controlPlaneEndpoint: string({ description: 'Address (host:port) of the tenant API server.' }),
     // An addition to upstream's status: what went wrong and what is not honoured yet, in a form users act on.
-    conditions: array(kubernetesObject<V1Condition>(), {
+    conditions: array(kubernetesObject('io.k8s.apimachinery.pkg.apis.meta.v1.Condition'), {
       description: 'Ready, DataStoreReady, and which requested fields are not honoured yet, with reason and message.',
     }),
     observedGeneration: integer({ format: 'int64', description: 'The metadata.generation last reconciled.' }),
@@ -748,7 +747,10 @@ export const TenantControlPlaneStatusSchema = object(
             terminatingReplicas: integer({ format: 'int32' }),
             collisionCount: integer({ format: 'int32' }),
             observedGeneration: integer({ format: 'int64' }),
-            conditions: array(kubernetesObject<V1DeploymentCondition>()),
+            conditions: array(kubernetesObject('io.k8s.api.apps.v1.DeploymentCondition'), {
+              listType: 'map',
+              listMapKeys: ['type'],
+            }),
           },
           { description: 'The control-plane Deployment and its status.' },
         ),
@@ -757,7 +759,7 @@ export const TenantControlPlaneStatusSchema = object(
           {
             name: required(string()),
             namespace: required(string()),
-            loadBalancer: kubernetesObject<V1IngressLoadBalancerStatus>(),
+            loadBalancer: kubernetesObject('io.k8s.api.networking.v1.IngressLoadBalancerStatus'),
           },
           { description: 'The Ingress of the API server.' },
         ),
