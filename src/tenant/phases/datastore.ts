@@ -2,6 +2,9 @@ import type { OwnershipRefusal } from '../../datastore/driver.ts';
 import { DataStoreConfigError } from '../../datastore/resolve.ts';
 import { Blocked, type Phase, type PipelineDependencies, RETRY_SOON_MS, type TenantReconcile } from './phase.ts';
 
+/** A grant verified this recently is trusted (a burst of reconciles costs one check); older ones are checked again. */
+const GRANT_TRUST_MS = 10_000;
+
 /**
  * The tenant's place in its DataStore: the DataStore reachable, the schema and user recorded as this tenant's
  * (refused when they are another's or the backend's), and the user granted exactly its own key space. Runs every
@@ -11,9 +14,15 @@ export class DataStorePhase implements Phase {
   readonly name = 'datastore';
   readonly condition = 'DataStoreReady' as const;
   private readonly deps: PipelineDependencies;
+  /** Tenant → the identity last verified in the datastore, and when. */
+  private readonly verified = new Map<string, { identity: string; at: number }>();
 
   constructor(deps: PipelineDependencies) {
     this.deps = deps;
+  }
+
+  forget(key: string): void {
+    this.verified.delete(key);
   }
 
   async run(reconcile: TenantReconcile) {
@@ -46,9 +55,21 @@ export class DataStorePhase implements Phase {
       );
     }
     const owner = { uid: reconcile.tcp.metadata.uid ?? '', namespace: reconcile.namespace, name: reconcile.name };
-    const refusal = await connection.driver.ensureTenant({ schema, username }, owner);
-    if (refusal)
-      throw new Blocked({ status: 'False', reason: refusal.reason, message: refusalMessage(refusal, name) }, undefined);
+    const identity = JSON.stringify([name, dataStore.metadata.generation, schema, username, owner.uid]);
+    const last = this.verified.get(reconcile.key);
+    const now = Date.now();
+    // The reconcile our own writes trigger a moment later need not ask the datastore again.
+    if (last?.identity !== identity || now - last.at > GRANT_TRUST_MS) {
+      this.verified.delete(reconcile.key);
+      const refusal = await connection.driver.ensureTenant({ schema, username }, owner);
+      if (refusal) {
+        throw new Blocked(
+          { status: 'False', reason: refusal.reason, message: refusalMessage(refusal, name) },
+          undefined,
+        );
+      }
+      this.verified.set(reconcile.key, { identity, at: now });
+    }
     reconcile.dataStore = connection;
     return {
       condition: {
