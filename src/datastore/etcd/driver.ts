@@ -78,6 +78,7 @@ export class EtcdDriver implements DatastoreDriver {
       readIdentityRecords(this.client, {
         schema: schemaRecordKey(storage.schema),
         user: userRecordKey(storage.username),
+        prefix,
       }),
       userRoles(this.client, storage.username),
       rolePermissions(this.client, storage.username),
@@ -89,9 +90,8 @@ export class EtcdDriver implements DatastoreDriver {
       field,
       detail,
     });
-    if (records.schema.value === undefined) {
-      const keys = await this.client.getAll().prefix(prefix).count();
-      if (keys > 0) return outside('spec.dataStoreSchema', `${keys} keys under ${prefix} belong to no tenant`);
+    if (records.schema.value === undefined && records.keysUnderPrefix > 0) {
+      return outside('spec.dataStoreSchema', `${records.keysUnderPrefix} keys under ${prefix} belong to no tenant`);
     }
     if (records.user.value === undefined && roles) {
       return outside('spec.dataStoreUsername', `etcd user ${storage.username} exists and was not created by Kamaji`);
@@ -121,6 +121,7 @@ export class EtcdDriver implements DatastoreDriver {
       const records = await readIdentityRecords(this.client, {
         schema: schemaRecordKey(storage.schema),
         user: userRecordKey(storage.username),
+        prefix: tenantKeyPrefix(storage.schema),
       });
       const notOwned = [records.user, records.schema]
         .filter((record) => record.value !== undefined && record.value !== mine)

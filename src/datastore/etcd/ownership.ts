@@ -1,4 +1,4 @@
-import type { Etcd3 } from 'etcd3';
+import { type Etcd3, Range } from 'etcd3';
 import type { IdentityField, OwnershipRefusal, TenantOwner } from '../driver.ts';
 
 /**
@@ -27,19 +27,23 @@ export interface IdentityRecord {
   value: string | undefined;
 }
 
-/** Both owner records of a tenant's identity, read at one revision. */
+/** Both owner records of a tenant's identity, and how many keys its prefix holds, read at one revision. */
 export async function readIdentityRecords(
   client: Etcd3,
-  keys: { schema: string; user: string },
-): Promise<{ schema: IdentityRecord; user: IdentityRecord }> {
+  keys: { schema: string; user: string; prefix: string },
+): Promise<{ schema: IdentityRecord; user: IdentityRecord; keysUnderPrefix: number }> {
+  const prefix = Range.prefix(keys.prefix);
   const response = await client
     .if(keys.schema, 'Version', '>', -1)
-    .then(client.get(keys.schema), client.get(keys.user))
+    .then(client.get(keys.schema), client.get(keys.user), {
+      request_range: { key: prefix.start, range_end: prefix.end, count_only: true },
+    })
     .commit();
   const valueAt = (index: number) => response.responses[index]?.response_range?.kvs[0]?.value.toString();
   return {
     schema: { field: 'spec.dataStoreSchema', key: keys.schema, value: valueAt(0) },
     user: { field: 'spec.dataStoreUsername', key: keys.user, value: valueAt(1) },
+    keysUnderPrefix: Number(response.responses[2]?.response_range?.count ?? 0),
   };
 }
 
