@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AdmissionregistrationV1Api, AppsV1Api, type V1Condition } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
-import { dataStoreObjects } from '../../src/cluster/kamaji-install.ts';
-import { startEtcd } from '../../src/harness/etcd.ts';
-import { createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
 import { ANNOTATION_ROTATE } from '../../src/tenant/names.ts';
-import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { createDataStore } from '../support/kamaji-api.ts';
 import { NAMESPACE, tcps, useOperator } from '../support/operator.ts';
+import { type StandaloneEtcd, standaloneEtcd } from '../support/standalone-etcd.ts';
 
 const condition = (tcp: TenantControlPlane, type: string): V1Condition | undefined =>
   (tcp.status?.conditions as V1Condition[] | undefined)?.find((entry) => entry.type === type);
@@ -24,7 +18,7 @@ const condition = (tcp: TenantControlPlane, type: string): V1Condition | undefin
 describe('the operator says what is wrong, recovers when it is fixed, and renews on request', () => {
   const operator = useOperator();
   const supervisor = new Supervisor();
-  const dirs: string[] = [];
+  const standalones: StandaloneEtcd[] = [];
 
   /** Asks for new certificates and waits until the operator has made them (it clears the annotation). */
   async function rotate(name: string): Promise<void> {
@@ -43,7 +37,7 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
   after(async () => {
     await supervisor.stopAll();
     assert.deepEqual(supervisor.pids().filter(isAlive), []);
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    for (const standalone of standalones) await standalone.remove();
   });
 
   test('an unsupported version is reported in a Valid condition naming the field, and nothing is created', async () => {
@@ -61,30 +55,9 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
 
   test('a DataStore whose Secret lacks a key is reported with the field, and one that is down, until it comes up', async () => {
     const { core } = operator();
-    const ca = await createCertificateAuthority('late-etcd-ca', { validityDays: 1 });
-    const [server, root] = await Promise.all([
-      issueCertificate(ca, {
-        commonName: 'etcd',
-        subjectAltNames: ['127.0.0.1'],
-        usages: ['serverAuth', 'clientAuth'],
-        validityDays: 1,
-      }),
-      issueCertificate(ca, { commonName: 'root', usages: ['clientAuth'], validityDays: 1 }),
-    ]);
-    const port = await freePort();
-    const { secret, dataStore } = dataStoreObjects(
-      {
-        endpoint: `127.0.0.1:${port}`,
-        ca,
-        root: {
-          endpoints: [],
-          caCertificatePem: ca.certificatePem,
-          clientCertificatePem: root.certificatePem,
-          clientKeyPem: root.privateKeyPem,
-        },
-      },
-      'late',
-    );
+    const late = await standaloneEtcd(supervisor, 'late');
+    standalones.push(late);
+    const { secret, dataStore } = structuredClone(late.objects);
     const caKey = secret.data?.['ca.key'] ?? '';
     delete secret.data?.['ca.key'];
     await createDataStore(operator().config, secret, dataStore);
@@ -109,20 +82,12 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
       'to report its DataStore unreachable',
       (tcp) => condition(tcp, 'DataStoreReady')?.reason === 'DataStoreUnreachable',
     );
-    assert.match(condition(unreachable, 'DataStoreReady')?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assert.match(
+      condition(unreachable, 'DataStoreReady')?.message ?? '',
+      new RegExp(late.endpoint.replaceAll('.', '\\.')),
+    );
 
-    const dir = await mkdtemp(join(tmpdir(), 'kamaji-late-etcd-'));
-    dirs.push(dir);
-    await startEtcd({
-      supervisor,
-      binary: (await ensureComponent('etcd')).path,
-      dir,
-      clientPort: port,
-      peerPort: await freePort(),
-      ca,
-      server,
-      rootClient: root,
-    });
+    await late.start();
     const provisioned = await waitFor(
       async () => {
         const tcp = await operator().readTenant('patient');
@@ -307,18 +272,7 @@ describe('the operator says what is wrong, recovers when it is fixed, and renews
       name: 'leaving',
       body: [{ op: 'add', path: '/metadata/annotations', value: { 'kamaji.clastix.io/paused': '' } }],
     });
-    await operator().custom.deleteNamespacedCustomObject({ ...tcps, name: 'leaving' });
-    await waitFor(
-      async () => {
-        try {
-          await operator().readTenant('leaving');
-          return undefined;
-        } catch {
-          return true;
-        }
-      },
-      { timeoutMs: 20_000, description: 'the paused TCP to be deleted' },
-    );
+    await operator().deleteTenant('leaving');
     const left = await operator().secretsOf('leaving');
     assert.deepEqual([...left.keys()], ['leaving-notes'], 'only the Secret it did not own is left');
     await operator().core.deleteNamespacedSecret({ namespace: NAMESPACE, name: 'leaving-notes' });

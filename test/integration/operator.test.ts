@@ -13,7 +13,7 @@ import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
-import { NAMESPACE, tcps, useOperator } from '../support/operator.ts';
+import { NAMESPACE, useOperator } from '../support/operator.ts';
 import { materializePodFiles } from '../support/tenant-pod.ts';
 
 describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
@@ -187,18 +187,7 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
 
   test('deleting a TCP removes every key under its prefix, its etcd user and role, and its objects', async () => {
     const beta = await operator().readTenant('beta');
-    await operator().custom.deleteNamespacedCustomObject({ ...tcps, name: 'beta' });
-    await waitFor(
-      async () => {
-        try {
-          await operator().readTenant('beta');
-          return undefined;
-        } catch {
-          return true;
-        }
-      },
-      { timeoutMs: 30_000, description: 'TCP beta to be gone' },
-    );
+    await operator().deleteTenant('beta');
     const rootClient = connectEtcd(harness().etcd.root);
     try {
       assert.deepEqual(await rootClient.getAll().prefix(`/${beta.spec.dataStoreSchema}/`).keys(), []);

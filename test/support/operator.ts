@@ -34,6 +34,8 @@ export interface OperatorFixture {
     check: (tcp: TenantControlPlane) => boolean,
   ): Promise<TenantControlPlane>;
   secretsOf(name: string): Promise<Map<string, SecretText>>;
+  /** Deletes the TCP and waits until it is gone (its finalizer done). */
+  deleteTenant(name: string): Promise<void>;
 }
 
 /**
@@ -111,6 +113,20 @@ export function useOperator(): () => OperatorFixture {
         waitTenant(name, 'to be provisioned', (tcp) =>
           Boolean(tcp.status?.kubeconfig?.admin?.secretName && tcp.status.storage?.setup?.user),
         ),
+      async deleteTenant(name) {
+        await custom.deleteNamespacedCustomObject({ ...tcps, name });
+        await waitFor(
+          () =>
+            readTenant(name).then(
+              () => undefined,
+              (error: unknown) => {
+                if ((error as { code?: number }).code === 404) return true;
+                throw error;
+              },
+            ),
+          { timeoutMs: 30_000, intervalMs: 200, description: `TenantControlPlane ${name} to be gone` },
+        );
+      },
       async secretsOf(name) {
         const { items } = await core.listNamespacedSecret({
           namespace: NAMESPACE,
