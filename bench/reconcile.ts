@@ -11,11 +11,11 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 import { GROUP, VERSION } from '../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane } from '../src/api/v1alpha1/tenant-control-plane.ts';
 import { connectEtcd } from '../src/datastore/etcd/connection.ts';
-import { startControlPlane } from '../src/harness/control-plane.ts';
 import { freePort } from '../src/process/ports.ts';
 import { Supervisor } from '../src/process/supervisor.ts';
 import { KUBERNETES_VERSION } from '../src/toolchain/versions.ts';
 import { waitFor } from '../src/util/wait.ts';
+import { startControlPlane } from '../test/support/harness/control-plane.ts';
 import { createEtcdDataStore, installCustomResourceDefinitions } from '../test/support/kamaji-api.ts';
 
 const counts = process.argv

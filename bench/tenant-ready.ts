@@ -21,9 +21,9 @@ import { stateLayout } from '../src/cluster/state.ts';
 import { hostKubeconfigPath } from '../src/cluster/up.ts';
 import { loadClusterAccess } from '../src/controller/cluster-access.ts';
 import { hasStatus, KubeClient, type ResourceType, resourcePath } from '../src/controller/kube-client.ts';
-import { startControlPlane } from '../src/harness/control-plane.ts';
 import { LABEL_TENANT } from '../src/tenant/names.ts';
 import { waitFor } from '../src/util/wait.ts';
+import { startControlPlane } from '../test/support/harness/control-plane.ts';
 
 const RUNS = 5;
 const NAMESPACE = 'default';

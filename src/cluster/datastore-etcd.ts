@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EtcdConnection } from '../datastore/etcd/connection.ts';
-import { startEtcd } from '../harness/etcd.ts';
+import { startEtcd } from '../datastore/etcd/server.ts';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../pki/certificates.ts';
 import type { Supervisor } from '../process/supervisor.ts';
 import { type NodeBox, startInBox } from './node-box.ts';

@@ -7,7 +7,7 @@ import { processesMentioning } from '../../src/cluster/pid-files.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
 import { waitFor } from '../../src/util/wait.ts';
 
-const harnessModule = new URL('../../src/harness/control-plane.ts', import.meta.url).href;
+const harnessModule = new URL('../support/harness/control-plane.ts', import.meta.url).href;
 
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGKILL'] as const) {
   test(`${signal} to the owning process stops etcd and kube-apiserver${signal === 'SIGKILL' ? '' : ' and removes the work directory'}`, async () => {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { after, afterEach, before } from 'node:test';
 import { processesMentioning } from '../../src/cluster/pid-files.ts';
-import { type ControlPlaneHarness, startControlPlane } from '../../src/harness/control-plane.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
+import { type ControlPlaneHarness, startControlPlane } from './harness/control-plane.ts';
 
 /** Stops the harness and proves it left nothing: no process it started, none using its directory, no directory. */
 export async function stopAndAssertNothingLeft(harness: ControlPlaneHarness): Promise<void> {

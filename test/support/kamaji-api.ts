@@ -9,8 +9,8 @@ import { customResourceDefinitions, KINDS } from '../../src/api/crds.ts';
 import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import { dataStoreObjects, KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
-import type { ControlPlaneHarness } from '../../src/harness/control-plane.ts';
 import { waitFor } from '../../src/util/wait.ts';
+import type { ControlPlaneHarness } from './harness/control-plane.ts';
 
 /** Creates our CRDs and waits until the API server serves all of them. */
 export async function installCustomResourceDefinitions(config: KubeConfig): Promise<void> {

@@ -9,13 +9,13 @@ import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
-import type { ControlPlaneHarness } from '../../src/harness/control-plane.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor, tailFile } from '../../src/process/supervisor.ts';
 import type { SecretText } from '../../src/tenant/steps/certificates.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from './control-plane.ts';
+import type { ControlPlaneHarness } from './harness/control-plane.ts';
 import { createEtcdDataStore, installCustomResourceDefinitions } from './kamaji-api.ts';
 
 export const NAMESPACE = 'tenants';

@@ -4,12 +4,12 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Secret } from '@kuberne
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane, TenantControlPlaneSpec } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
-import type { ControlPlaneHarness } from '../../src/harness/control-plane.ts';
 import { type RunningManager, startManager } from '../../src/manager/manager.ts';
 import type { SecretText } from '../../src/tenant/steps/certificates.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from './control-plane.ts';
+import type { ControlPlaneHarness } from './harness/control-plane.ts';
 import { createEtcdDataStore, installCustomResourceDefinitions } from './kamaji-api.ts';
 
 export const NAMESPACE = 'tenants';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import { dataStoreObjects } from '../../src/cluster/kamaji-install.ts';
-import { type RunningEtcd, startEtcd } from '../../src/harness/etcd.ts';
+import { type RunningEtcd, startEtcd } from '../../src/datastore/etcd/server.ts';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
 import type { Supervisor } from '../../src/process/supervisor.ts';

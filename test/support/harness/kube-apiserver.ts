@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EtcdConnection } from '../datastore/etcd/connection.ts';
-import type { CertificateAndKey } from '../pki/certificates.ts';
-import { exitedWithLog, type SupervisedProcess, type Supervisor } from '../process/supervisor.ts';
-import { httpsGet } from '../util/https.ts';
-import { waitFor } from '../util/wait.ts';
+import type { EtcdConnection } from '../../../src/datastore/etcd/connection.ts';
+import type { CertificateAndKey } from '../../../src/pki/certificates.ts';
+import { exitedWithLog, type SupervisedProcess, type Supervisor } from '../../../src/process/supervisor.ts';
+import { httpsGet } from '../../../src/util/https.ts';
+import { waitFor } from '../../../src/util/wait.ts';
 
 export interface KubeApiserverLayout {
   securePort: number;

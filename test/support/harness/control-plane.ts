@@ -2,18 +2,18 @@ import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EtcdConnection } from '../datastore/etcd/connection.ts';
+import type { EtcdConnection } from '../../../src/datastore/etcd/connection.ts';
+import { startEtcd } from '../../../src/datastore/etcd/server.ts';
 import {
   type CertificateAndKey,
   createCertificateAuthority,
   createKeyPair,
   issueCertificate,
-} from '../pki/certificates.ts';
-import { buildKubeconfig, kubeconfigToYaml } from '../pki/kubeconfig.ts';
-import { freePort } from '../process/ports.ts';
-import { Supervisor, tailFile } from '../process/supervisor.ts';
-import { ensureComponents } from '../toolchain/ensure.ts';
-import { startEtcd } from './etcd.ts';
+} from '../../../src/pki/certificates.ts';
+import { buildKubeconfig, kubeconfigToYaml } from '../../../src/pki/kubeconfig.ts';
+import { freePort } from '../../../src/process/ports.ts';
+import { Supervisor, tailFile } from '../../../src/process/supervisor.ts';
+import { ensureComponents } from '../../../src/toolchain/ensure.ts';
 import { startKubeApiserver } from './kube-apiserver.ts';
 
 /** A real etcd (TLS, client-certificate auth, authentication on) and a real kube-apiserver on loopback. */

@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { enableAuthentication } from '../datastore/etcd/access.ts';
-import { connectEtcd, type EtcdConnection } from '../datastore/etcd/connection.ts';
-import type { CertificateAndKey } from '../pki/certificates.ts';
-import { exitedWithLog, type ProcessSpec, type SupervisedProcess, type Supervisor } from '../process/supervisor.ts';
-import { waitFor } from '../util/wait.ts';
+import type { CertificateAndKey } from '../../pki/certificates.ts';
+import { exitedWithLog, type ProcessSpec, type SupervisedProcess, type Supervisor } from '../../process/supervisor.ts';
+import { waitFor } from '../../util/wait.ts';
+import { enableAuthentication } from './access.ts';
+import { connectEtcd, type EtcdConnection } from './connection.ts';
 
 export interface EtcdLayout {
   name: string;
