@@ -47,7 +47,15 @@ const up: Command = {
     const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, upProcesses } = await import('../../cluster/up.ts');
     const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
     if (values.foreground) {
-      const summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`));
+      let summary: Awaited<ReturnType<typeof bringUp>>;
+      try {
+        summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`));
+      } catch (error) {
+        // The processes this owner supervises would keep it (and the `up` that follows its log) running for good.
+        // Exiting stops them; the state dir stays, so `kamaji up` resumes and `kamaji down` cleans.
+        process.stderr.write(`kamaji up: ${(error as Error).message}\n`);
+        process.exit(1);
+      }
       process.stderr.write(`kamaji up: done. Use the tenant with:\n  ${summary.tenantCommand}\n`);
       // Stay: this process owns (supervises) the cluster's processes until `kamaji down`.
       await new Promise(() => undefined);
