@@ -16,8 +16,8 @@ import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastore-etcd.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
-import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
-import { DEMO_TENANT, hostKubeconfigPath, OWNER_PROCESS } from '../../src/cluster/up.ts';
+import { pidFile, type StateLayout, stateLayout } from '../../src/cluster/state.ts';
+import { DEMO_TENANT, hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS } from '../../src/cluster/up.ts';
 import { tenantKeyPrefix } from '../../src/datastore/etcd/access.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import type { CertificateAndKey } from '../../src/pki/certificates.ts';
@@ -350,7 +350,7 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     assert.equal(marker, KEPT.marker);
   });
 
-  test('down leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
+  test('down, even without the owner and manager pid files, leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
     timeout: 300_000,
   }, async () => {
     const holder = await recordedPid(layout, 'mount-holder');
@@ -359,6 +359,17 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     if (upSucceeded) {
       const owner = await recordedPid(layout, OWNER_PROCESS);
       assert.ok(owner !== undefined && ours.some(({ pid }) => pid === owner), 'the owner process runs before down');
+      assert.ok((await recordedPid(layout, MANAGER_PROCESS)) !== undefined, 'the manager runs before down');
+      // As when the state dir is deleted under a running instance: without their pid files, status and down
+      // find the owner and the manager by the arguments they were started with.
+      await Promise.all([OWNER_PROCESS, MANAGER_PROCESS].map((name) => rm(pidFile(layout, name))));
+      const status = await kamaji('status', `--state-dir=${layout.root}`);
+      assert.match(
+        status.stdout,
+        new RegExp(`owner +running \\(pid ${owner}\\) without its pid file`),
+        printed(status),
+      );
+      assert.match(status.stdout, /manager +running \(pid \d+\) without its pid file/, printed(status));
     }
 
     const down = await kamaji('down', `--state-dir=${layout.root}`);
