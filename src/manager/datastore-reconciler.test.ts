@@ -6,7 +6,7 @@ import type { DataStore, DataStoreSpec } from '../api/v1alpha1/datastore.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
 import type { EventType } from '../controller/events.ts';
 import type { DataStoreConnection } from '../datastore/connections.ts';
-import { DATASTORE_FINALIZER, DataStoreReconciler } from './datastore-reconciler.ts';
+import { DATASTORE_FINALIZER, DataStoreReconciler, RECHECK_MS } from './datastore-reconciler.ts';
 
 const PATH = '/apis/kamaji.clastix.io/v1alpha1/datastores/shared';
 const OTHER_FINALIZER = 'example.com/backup';
@@ -119,7 +119,7 @@ test('a valid, reachable DataStore is Ready with Valid=True; an unchanged status
   servers.push(api);
   const { reconciler } = reconcilerFor(api);
 
-  assert.deepEqual(await reconciler.reconcile('shared'), { requeueAfterMs: 60_000 });
+  assert.deepEqual(await reconciler.reconcile('shared'), { requeueAfterMs: RECHECK_MS }, 'checked again periodically');
   assert.equal(stored.status?.ready, true);
   assert.deepEqual(stored.status?.usedBy, []);
   assert.equal(stored.status?.observedGeneration, 1);

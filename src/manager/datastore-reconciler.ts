@@ -13,7 +13,7 @@ import { type ConditionInput, setCondition } from '../tenant/conditions.ts';
 
 export const DATASTORE_FINALIZER = 'finalizer.kamaji.clastix.io/datastore';
 /** How often a DataStore's reachability is checked: a tenant learns of an outage within this (plus its own check). */
-const RECHECK_MS = 10_000;
+export const RECHECK_MS = 10_000;
 
 export interface DataStoreReconcilerDependencies {
   client: ApiCaller;
