@@ -233,6 +233,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const pipeline = new TenantPipeline({
     client,
     observed: {
+      tenant: (namespace, name) => tenants.get(`${namespace}/${name}`),
       dataStore: (name) => dataStores.get(name),
       service: (namespace, name) => services.get(`${namespace}/${name}`) as V1Service | undefined,
       deployment: (namespace, name) => deployments.get(`${namespace}/${name}`),

@@ -40,6 +40,8 @@ const RECONCILE_ERROR = 'ReconcileError';
 export class TenantPipeline {
   private readonly deps: PipelineDependencies;
   private readonly phases: readonly Phase[];
+  /** Tenant → the resourceVersion of the TCP as this manager last wrote or read it at the end of a pass. */
+  private readonly lastWritten = new Map<string, string>();
 
   constructor(deps: PipelineDependencies) {
     this.deps = deps;
@@ -59,7 +61,7 @@ export class TenantPipeline {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = parseObjectKey(key);
-    const tcp = await readObject<TenantControlPlane>(this.deps.client, tenantControlPlaneResource, { namespace, name });
+    const tcp = await this.read(key, namespace, name);
     if (!tcp) {
       // Gone without our finalizer running (someone removed it): forget it all the same.
       this.forget(key);
@@ -67,7 +69,9 @@ export class TenantPipeline {
     }
     if (tcp.metadata.deletionTimestamp) {
       // A paused TCP can still be deleted: pausing stops changes, not the cleanup its owner asked for.
-      const result = await finalizeTenant(this.deps, tcp, (condition) => this.writeStatus(tcp, {}, [condition]));
+      const result = await finalizeTenant(this.deps, tcp, async (condition) => {
+        await this.writeStatus(tcp, {}, [condition]);
+      });
       this.forget(key);
       return result;
     }
@@ -75,7 +79,23 @@ export class TenantPipeline {
     return this.converge(new TenantReconcile(key, tcp));
   }
 
+  /**
+   * The TCP as it is now. The informer's copy serves when it is the very version our last write produced; otherwise
+   * (it may lag our own writes) a fresh GET. Either way the object is never modified here: it may be the cache's.
+   */
+  private async read(
+    key: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<TenantControlPlane | undefined> {
+    const cached = this.deps.observed.tenant(namespace ?? '', name);
+    const written = this.lastWritten.get(key);
+    if (cached && written !== undefined && cached.metadata.resourceVersion === written) return cached;
+    return readObject<TenantControlPlane>(this.deps.client, tenantControlPlaneResource, { namespace, name });
+  }
+
   private forget(key: string): void {
+    this.lastWritten.delete(key);
     for (const phase of this.phases) phase.forget?.(key);
   }
 
@@ -115,7 +135,8 @@ export class TenantPipeline {
     if (stop) {
       await this.deps.events.record(reconcile.tcp, 'Warning', stop.condition.reason, stop.condition.message);
     }
-    await this.step('status', () => this.writeStatus(reconcile.tcp, reconcile.status, conditions));
+    const final = await this.step('status', () => this.writeStatus(reconcile.tcp, reconcile.status, conditions));
+    if (final.metadata.resourceVersion) this.lastWritten.set(reconcile.key, final.metadata.resourceVersion);
     // An unexpected error goes back to the work queue, whose backoff paces the retries.
     if (stop?.error) throw stop.error;
     if (stop) return stop.retryAfterMs === undefined ? {} : { requeueAfterMs: stop.retryAfterMs };
@@ -140,14 +161,14 @@ export class TenantPipeline {
     tcp: TenantControlPlane,
     update: StatusUpdate,
     conditionUpdates: readonly ConditionInput[],
-  ): Promise<void> {
+  ): Promise<TenantControlPlane> {
     const current = tcp.status ?? {};
     let conditions: V1Condition[] = (current.conditions as V1Condition[] | undefined) ?? [];
     for (const condition of conditionUpdates) {
       conditions = setCondition(conditions, condition, tcp.metadata.generation, this.now());
     }
     const next = { ...mergeStatus(current, update), conditions };
-    if (checksum(next) === checksum(current)) return;
+    if (checksum(next) === checksum(current)) return tcp;
     const written = await patchStatus<TenantControlPlane>(
       this.deps.client,
       tenantControlPlaneResource,
@@ -157,7 +178,6 @@ export class TenantPipeline {
     const before = current.kubernetesResources?.version?.status;
     const after = written.status?.kubernetesResources?.version?.status;
     const readyBefore = current.conditions?.find((condition) => condition.type === 'Ready');
-    tcp.status = written.status;
     if (after && after !== before) {
       const message = before ? `${before} → ${after}` : after;
       await this.deps.events.record(tcp, after === 'NotReady' ? 'Warning' : 'Normal', after, message);
@@ -172,5 +192,6 @@ export class TenantPipeline {
         `Ready ${readyBefore.status} → ${ready.status}: ${ready.message}`,
       );
     }
+    return written;
   }
 }

@@ -21,10 +21,10 @@ import {
 } from './access.ts';
 import { connectEtcd, type EtcdConnection } from './connection.ts';
 import {
+  claimOrReadIdentity,
   claimRecords,
   foreignOwner,
   ownerRecord,
-  readIdentityRecords,
   releaseRecord,
   schemaRecordKey,
   userRecordKey,
@@ -74,15 +74,18 @@ export class EtcdDriver implements DatastoreDriver {
   private async claimAndGrant(storage: TenantStorage, owner: TenantOwner, attempts: number): Promise<Ownership> {
     const mine = ownerRecord(owner);
     const prefix = tenantKeyPrefix(storage.schema);
-    const [records, roles, permissions] = await Promise.all([
-      readIdentityRecords(this.client, {
-        schema: schemaRecordKey(storage.schema),
-        user: userRecordKey(storage.username),
-        prefix,
-      }),
+    const [roles, permissions] = await Promise.all([
       userRoles(this.client, storage.username),
       rolePermissions(this.client, storage.username),
     ]);
+    // A new tenant (no user, no role yet) claims both records in the same call that would otherwise read them.
+    const free = roles === undefined && permissions === undefined;
+    const keys = { schema: schemaRecordKey(storage.schema), user: userRecordKey(storage.username), prefix };
+    const records = await claimOrReadIdentity(this.client, keys, free ? mine : undefined);
+    if (records.claimed) {
+      await grantPrefixAccess(this.client, storage.username, prefix, { roles, permissions });
+      return undefined;
+    }
     const taken = foreignOwner(records.schema, mine) ?? foreignOwner(records.user, mine);
     if (taken) return taken;
     const outside = (field: IdentityField, detail: string): Ownership => ({
@@ -118,11 +121,12 @@ export class EtcdDriver implements DatastoreDriver {
   deleteTenant(storage: TenantStorage, owner: TenantOwner): Promise<DeletedTenant> {
     return retryOnStaleAuth(async () => {
       const mine = ownerRecord(owner);
-      const records = await readIdentityRecords(this.client, {
+      const keys = {
         schema: schemaRecordKey(storage.schema),
         user: userRecordKey(storage.username),
         prefix: tenantKeyPrefix(storage.schema),
-      });
+      };
+      const records = await claimOrReadIdentity(this.client, keys, undefined);
       const notOwned = [records.user, records.schema]
         .filter((record) => record.value !== undefined && record.value !== mine)
         .map((record) => record.field);

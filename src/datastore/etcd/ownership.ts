@@ -27,20 +27,60 @@ export interface IdentityRecord {
   value: string | undefined;
 }
 
-/** Both owner records of a tenant's identity, and how many keys its prefix holds, read at one revision. */
-export async function readIdentityRecords(
+export interface IdentityRecords {
+  /** True when this call wrote both records (everything was free). */
+  claimed: boolean;
+  schema: IdentityRecord;
+  user: IdentityRecord;
+  /** How many keys the schema's prefix holds. */
+  keysUnderPrefix: number;
+}
+
+/**
+ * In one transaction: when `claimWith` is given and both records are absent and the prefix holds no key, writes
+ * both records; otherwise reads them and counts the prefix's keys (one revision either way).
+ */
+export async function claimOrReadIdentity(
   client: Etcd3,
   keys: { schema: string; user: string; prefix: string },
-): Promise<{ schema: IdentityRecord; user: IdentityRecord; keysUnderPrefix: number }> {
+  claimWith: string | undefined,
+): Promise<IdentityRecords> {
   const prefix = Range.prefix(keys.prefix);
-  const response = await client
-    .if(keys.schema, 'Version', '>', -1)
-    .then(client.get(keys.schema), client.get(keys.user), {
-      request_range: { key: prefix.start, range_end: prefix.end, count_only: true },
-    })
-    .commit();
+  const reads = [
+    { request_range: { key: Buffer.from(keys.schema) } },
+    { request_range: { key: Buffer.from(keys.user) } },
+    { request_range: { key: prefix.start, range_end: prefix.end, count_only: true } },
+  ];
+  const absent = (key: Buffer, rangeEnd?: Buffer) => ({
+    key,
+    ...(rangeEnd ? { range_end: rangeEnd } : {}),
+    target: 'Create' as const,
+    result: 'Equal' as const,
+    create_revision: 0,
+  });
+  const response = await client.kv.txn({
+    // Over a range, etcd compares every key in it; an empty range compares as a key that does not exist.
+    compare: claimWith
+      ? [absent(Buffer.from(keys.schema)), absent(Buffer.from(keys.user)), absent(prefix.start, prefix.end)]
+      : [],
+    success: claimWith
+      ? [keys.schema, keys.user].map((key) => ({
+          request_put: { key: Buffer.from(key), value: Buffer.from(claimWith) },
+        }))
+      : reads,
+    failure: reads,
+  });
+  if (claimWith && response.succeeded) {
+    return {
+      claimed: true,
+      schema: { field: 'spec.dataStoreSchema', key: keys.schema, value: claimWith },
+      user: { field: 'spec.dataStoreUsername', key: keys.user, value: claimWith },
+      keysUnderPrefix: 0,
+    };
+  }
   const valueAt = (index: number) => response.responses[index]?.response_range?.kvs[0]?.value.toString();
   return {
+    claimed: false,
     schema: { field: 'spec.dataStoreSchema', key: keys.schema, value: valueAt(0) },
     user: { field: 'spec.dataStoreUsername', key: keys.user, value: valueAt(1) },
     keysUnderPrefix: Number(response.responses[2]?.response_range?.count ?? 0),

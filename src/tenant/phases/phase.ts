@@ -18,6 +18,7 @@ export interface ObservedSecret {
 
 /** What the informers have seen: reads that cost no API call. They may lag our own writes by a moment. */
 export interface ObservedObjects {
+  tenant(namespace: string, name: string): TenantControlPlane | undefined;
   dataStore(name: string): DataStore | undefined;
   service(namespace: string, name: string): V1Service | undefined;
   deployment(namespace: string, name: string): V1Deployment | undefined;
