@@ -1,4 +1,5 @@
 import { Etcd3 } from 'etcd3';
+import { etcdClientUrl } from '../../util/endpoints.ts';
 
 /** What it takes to reach an etcd cluster with a client certificate. */
 export interface EtcdConnection {
@@ -14,7 +15,7 @@ const CALL_TIMEOUT_MS = 10_000;
 /** With client-certificate authentication, etcd takes the certificate's common name as the user name. */
 export function connectEtcd(connection: EtcdConnection): Etcd3 {
   return new Etcd3({
-    hosts: connection.endpoints.map((endpoint) => (endpoint.includes('://') ? endpoint : `https://${endpoint}`)),
+    hosts: connection.endpoints.map(etcdClientUrl),
     credentials: {
       rootCertificate: Buffer.from(connection.caCertificatePem),
       ...(connection.clientCertificatePem && connection.clientKeyPem

@@ -1,3 +1,4 @@
+import { validateDataStoreSpec } from '../../api/v1alpha1/validation.ts';
 import type { OwnershipRefusal } from '../../datastore/driver.ts';
 import { DataStoreConfigError } from '../../datastore/resolve.ts';
 import { Blocked, type Phase, type PipelineDependencies, RETRY_SOON_MS, type TenantReconcile } from './phase.ts';
@@ -39,6 +40,14 @@ export class DataStorePhase implements Phase {
       );
     }
     reconcile.observe({ storage: { driver: dataStore.spec.driver } });
+    const problems = validateDataStoreSpec(dataStore.spec);
+    if (problems.length > 0) {
+      const detail = problems.map((problem) => `${problem.field}: ${problem.message}`).join('; ');
+      throw new Blocked(
+        { status: 'False', reason: 'DataStoreMisconfigured', message: `DataStore ${name}: ${detail}` },
+        undefined,
+      );
+    }
     let connection: Awaited<ReturnType<typeof this.deps.dataStores.connectionFor>>;
     try {
       connection = await this.deps.dataStores.connectionFor(dataStore);
