@@ -7,6 +7,7 @@ import { dumpYaml } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
 import { customResourceDefinitions, customResourceDefinitionsYaml } from './crds.ts';
 import type { JsonSchemaProps } from './schema.ts';
+import { DATASTORE_CHANGE_REFUSED } from './v1alpha1/tenant-control-plane.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const UPSTREAM_CRDS = resolve(REPO_ROOT, '..', 'shared', 'upstream-kamaji', 'crds');
@@ -54,6 +55,12 @@ const DIFFERENCES: Record<string, { reason: string; at: string[] }[]> = {
       at: ['.spec.dataStoreSchema', '.spec.dataStoreUsername'].flatMap((path) =>
         ['pattern', 'minLength', 'maxLength'].map((key) => `${path} ${key}`),
       ),
+    },
+    {
+      reason:
+        'changing dataStore would point the tenant at an empty key space and leave its data behind: until migration ' +
+        'exists it is refused by the API (upstream migrates between DataStores of the same driver)',
+      at: [`.spec.dataStore rule "${DATASTORE_CHANGE_REFUSED}"`],
     },
     {
       reason: 'a version kubeadm and the image tags cannot take (not vX.Y.Z) is refused when applied, not later',

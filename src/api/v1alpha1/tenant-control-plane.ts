@@ -635,13 +635,19 @@ const isLoadBalancer = (root: string) => `(${root}.controlPlane.service.serviceT
  * database or role name), so that no value can reach into another tenant's range (no `/`) or need quoting.
  * Upstream accepts any string; this is a deliberate tightening (the identity is a security boundary).
  */
+export const DATASTORE_CHANGE_REFUSED =
+  'dataStore cannot be changed: moving a tenant between DataStores (migration) is not available yet; set it back';
+
 export const DATASTORE_IDENTIFIER = { pattern: '^[a-z0-9_]+$', minLength: 1, maxLength: 63 } as const;
 
 export const TenantControlPlaneSpecSchema = object(
   {
     dataStore: string({
       description:
-        'DataStore that holds this tenant; the default one when unset. Changing it migrates the data (same driver only); it cannot be unset.',
+        'DataStore that holds this tenant; the default one when unset. Set once: moving a tenant to another DataStore (migration) is not available yet; it cannot be unset.',
+      // Until migration exists, the DataStore a tenant was claimed on is where its data, user and grant are: the
+      // spec stays a truthful record of it even before the first status write (cleanup after a crash relies on it).
+      validations: [{ rule: 'self == oldSelf', message: DATASTORE_CHANGE_REFUSED }],
     }),
     dataStoreSchema: string({
       description:

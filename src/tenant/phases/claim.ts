@@ -1,15 +1,17 @@
 import { applyTenantControlPlaneDefaults } from '../../api/v1alpha1/defaults.ts';
 import { tenantControlPlaneResource } from '../../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane.ts';
-import { mergePatch, patchStatus } from '../../controller/apply.ts';
+import { mergePatch } from '../../controller/apply.ts';
 import { Blocked, type ClaimedSpec, type Phase, type PipelineDependencies, type TenantReconcile } from './phase.ts';
 
 export const TENANT_FINALIZER = 'finalizer.kamaji.clastix.io';
 
 /**
- * Our finalizer, and dataStore, dataStoreSchema and dataStoreUsername chosen once and stored in the spec (where CEL
- * rules keep schema and user from changing), in one write; then `status.storage` records where the tenant lives,
- * before anything is granted there: deletion cleans up from the status, whatever the spec says by then.
+ * Our finalizer, and dataStore, dataStoreSchema and dataStoreUsername chosen once and stored in the spec, in one
+ * write, before anything is granted: CEL rules keep all three from changing, so even a pass that crashes before
+ * its status write leaves a truthful record of where the tenant's grant and data are. `status.storage` repeats
+ * them (deletion reads it first); a spec.dataStore that differs from it (an object stored before the rule) is
+ * refused here too.
  */
 export class ClaimPhase implements Phase {
   readonly name = 'claim';
@@ -69,22 +71,6 @@ export class ClaimPhase implements Phase {
       dataStoreName: wanted.dataStore,
       setup: { schema: wanted.dataStoreSchema, user: wanted.dataStoreUsername },
     };
-    const stored = current.status?.storage;
-    if (
-      stored?.dataStoreName !== storage.dataStoreName ||
-      stored?.setup?.schema !== storage.setup.schema ||
-      stored?.setup?.user !== storage.setup.user
-    ) {
-      const written = await patchStatus<TenantControlPlane>(
-        this.deps.client,
-        tenantControlPlaneResource,
-        location(current),
-        {
-          storage,
-        },
-      );
-      current = { ...current, status: written.status };
-    }
     reconcile.tcp = current;
     reconcile.spec = claimed;
     reconcile.observe({ storage });
