@@ -350,6 +350,41 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     assert.equal(marker, KEPT.marker);
   });
 
+  test('the shared DataStore frozen: the Ready demo tenant turns Ready=False within 30 s naming it, and recovers alone', {
+    timeout: 300_000,
+  }, async () => {
+    requireUp();
+    const readyCondition = async () =>
+      ((await tenant(DEMO_TENANT.namespace, DEMO_TENANT.name)).status?.conditions ?? []).find(
+        (condition) => condition.type === 'Ready',
+      );
+    assert.equal((await readyCondition())?.status, 'True', 'the demo tenant is Ready before the outage');
+    const [etcd, ...others] = processesMentioning(join(layout.root, 'datastore'));
+    assert.ok(etcd !== undefined && others.length === 0, 'one DataStore etcd process');
+    // SIGSTOP: the process stays, its port stays open, nothing answers (a hung datastore, the hard kind of outage).
+    process.kill(etcd, 'SIGSTOP');
+    const frozenAt = Date.now();
+    try {
+      const down = await waitFor(
+        async () => {
+          const ready = await readyCondition();
+          return ready?.status === 'False' ? ready : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500, description: 'the demo tenant to say its DataStore is down' },
+      );
+      assert.equal(down.reason, 'DataStoreUnreachable');
+      assert.match(down.message ?? '', /DataStore default/);
+      process.stdout.write(`# outage reported after ${((Date.now() - frozenAt) / 1000).toFixed(1)} s\n`);
+    } finally {
+      process.kill(etcd, 'SIGCONT');
+    }
+    await waitFor(async () => ((await readyCondition())?.status === 'True' ? true : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      description: 'the demo tenant to be Ready again',
+    });
+  });
+
   test('down, even without the owner and manager pid files, leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
     timeout: 300_000,
   }, async () => {

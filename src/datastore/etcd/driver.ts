@@ -33,6 +33,9 @@ import {
 /** etcd's superuser; with client-certificate auth, a certificate with this CN is root. */
 const ETCD_ROOT_USER = 'root';
 
+/** How long a reachability check waits for etcd's answer. */
+const CHECK_TIMEOUT_MS = 3_000;
+
 /** How often a claim that lost a race is read again before giving up (the next reconcile tries again). */
 const CLAIM_ATTEMPTS = 3;
 
@@ -54,7 +57,8 @@ export class EtcdDriver implements DatastoreDriver {
 
   async check(): Promise<void> {
     try {
-      await this.client.maintenance.status();
+      // A short deadline: an etcd that hangs (stopped, partitioned) is reported as quickly as one that refuses.
+      await this.client.maintenance.status({ deadline: Date.now() + CHECK_TIMEOUT_MS });
     } catch (error) {
       throw new Error(`etcd at ${this.endpoints.join(', ')} is unreachable: ${(error as Error).message}`);
     }
