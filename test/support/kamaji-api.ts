@@ -8,7 +8,9 @@ import {
 import { customResourceDefinitions, KINDS } from '../../src/api/crds.ts';
 import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
+import type { TenantControlPlane, TenantControlPlaneSpec } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { dataStoreObjects, KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
+import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import type { ControlPlaneHarness } from './harness/control-plane.ts';
 
@@ -46,4 +48,24 @@ export async function createDataStore(config: KubeConfig, secret: V1Secret, data
   await config
     .makeApiClient(CustomObjectsApi)
     .createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'datastores', body: dataStore });
+}
+
+/** A TenantControlPlane as the suites write one: one replica, ClusterIP, reachable on 127.0.0.1 at `port`. */
+export function tenantManifest(
+  name: string,
+  namespace: string,
+  port: number,
+  spec: Partial<TenantControlPlaneSpec> = {},
+): TenantControlPlane {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'TenantControlPlane',
+    metadata: { name, namespace },
+    spec: {
+      controlPlane: { deployment: { replicas: 1 }, service: { serviceType: 'ClusterIP' } },
+      kubernetes: { version: KUBERNETES_VERSION, kubelet: { cgroupfs: 'cgroupfs' } },
+      networkProfile: { port, certSANs: ['127.0.0.1'] },
+      ...spec,
+    },
+  };
 }

@@ -12,11 +12,10 @@ import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor, tailFile } from '../../src/process/supervisor.ts';
 import type { SecretText } from '../../src/tenant/steps/certificates.ts';
-import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from './control-plane.ts';
 import type { ControlPlaneHarness } from './harness/control-plane.ts';
-import { createEtcdDataStore, installCustomResourceDefinitions } from './kamaji-api.ts';
+import { createEtcdDataStore, installCustomResourceDefinitions, tenantManifest } from './kamaji-api.ts';
 
 export const NAMESPACE = 'tenants';
 export const tcps = { group: GROUP, version: VERSION, namespace: NAMESPACE, plural: 'tenantcontrolplanes' };
@@ -94,16 +93,7 @@ export function useKamajiCluster(): () => KamajiCluster {
       async createTenant(name) {
         return (await custom.createNamespacedCustomObject({
           ...tcps,
-          body: {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: 'TenantControlPlane',
-            metadata: { name, namespace: NAMESPACE },
-            spec: {
-              controlPlane: { deployment: { replicas: 1 }, service: { serviceType: 'ClusterIP' } },
-              kubernetes: { version: KUBERNETES_VERSION, kubelet: { cgroupfs: 'cgroupfs' } },
-              networkProfile: { port: await freePort(), certSANs: ['127.0.0.1'] },
-            },
-          },
+          body: tenantManifest(name, NAMESPACE, await freePort()),
         })) as TenantControlPlane;
       },
       readTenant,

@@ -6,11 +6,10 @@ import type { TenantControlPlane, TenantControlPlaneSpec } from '../../src/api/v
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import { type RunningManager, startManager } from '../../src/manager/manager.ts';
 import type { SecretText } from '../../src/tenant/steps/certificates.ts';
-import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from './control-plane.ts';
 import type { ControlPlaneHarness } from './harness/control-plane.ts';
-import { createEtcdDataStore, installCustomResourceDefinitions } from './kamaji-api.ts';
+import { createEtcdDataStore, installCustomResourceDefinitions, tenantManifest } from './kamaji-api.ts';
 
 export const NAMESPACE = 'tenants';
 export const tcps = { group: GROUP, version: VERSION, namespace: NAMESPACE, plural: 'tenantcontrolplanes' };
@@ -92,20 +91,7 @@ export function useOperator(): () => OperatorFixture {
         manager = undefined;
       },
       async createTenant(name, port, spec = {}) {
-        await custom.createNamespacedCustomObject({
-          ...tcps,
-          body: {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: 'TenantControlPlane',
-            metadata: { name, namespace: NAMESPACE },
-            spec: {
-              controlPlane: { deployment: { replicas: 1 }, service: { serviceType: 'ClusterIP' } },
-              kubernetes: { version: KUBERNETES_VERSION, kubelet: { cgroupfs: 'cgroupfs' } },
-              networkProfile: { port, certSANs: ['127.0.0.1'] },
-              ...spec,
-            },
-          },
-        });
+        await custom.createNamespacedCustomObject({ ...tcps, body: tenantManifest(name, NAMESPACE, port, spec) });
       },
       readTenant,
       waitTenant,
