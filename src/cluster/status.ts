@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
 import { tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
 import { loadClusterAccess } from '../controller/cluster-access.ts';
-import { builtinResources, KubeClient, resourcePath } from '../controller/kube-client.ts';
+import { builtinResources, hasStatus, KubeClient, resourcePath } from '../controller/kube-client.ts';
 import { objectNames } from '../tenant/names.ts';
 import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
 import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
@@ -10,12 +11,24 @@ import { recordedPid } from './pid-files.ts';
 import type { StateLayout } from './state.ts';
 import { hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS, upProcesses } from './up.ts';
 
+/** What to run when there is no cluster in the state dir: the error says it, not a raw ENOENT. */
+function noClusterHint(layout: StateLayout): string {
+  return `no local admin cluster in ${layout.root}: run "kamaji up --state-dir ${layout.root}" (as root), or pass the --state-dir of a running one`;
+}
+
 function adminClient(layout: StateLayout): KubeClient {
+  if (!existsSync(hostKubeconfigPath(layout))) throw new Error(noClusterHint(layout));
   return new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
 }
 
+export interface ClusterStatus {
+  text: string;
+  /** The owner runs and the admin API server answers. */
+  up: boolean;
+}
+
 /** The admin components (running or not, with pids) and every tenant with its status and endpoint. */
-export async function clusterStatus(layout: StateLayout): Promise<string> {
+export async function clusterStatus(layout: StateLayout): Promise<ClusterStatus> {
   const node = await adminNodeStatus(layout);
   const lines = [`state dir ${layout.root} (node ${layout.names.nodeName}, address ${layout.network.nodeAddress})`];
   const processes = [OWNER_PROCESS, ...NODE_PROCESSES, DATASTORE_ETCD_PROCESS, MANAGER_PROCESS];
@@ -32,8 +45,11 @@ export async function clusterStatus(layout: StateLayout): Promise<string> {
   lines.push(
     `  ${'node box'.padEnd(16)} ${node.boxExists ? 'present' : 'absent'}, kubeadm ${node.initialized ? 'initialised' : 'not run'}`,
   );
-  if (!node.boxExists) return `${lines.join('\n')}\n`;
+  if (!node.boxExists || !existsSync(hostKubeconfigPath(layout))) {
+    return { text: `${lines.join('\n')}\n${noClusterHint(layout)}\n`, up: false };
+  }
   const client = adminClient(layout);
+  let up = true;
   try {
     const { items } = await client.request<{ items: TenantControlPlane[] }>(
       'GET',
@@ -49,11 +65,14 @@ export async function clusterStatus(layout: StateLayout): Promise<string> {
       );
     }
   } catch (error) {
-    lines.push(`tenants: the admin API server does not answer (${(error as Error).message})`);
+    up = false;
+    lines.push(
+      `tenants: the admin API server does not answer (${(error as Error).message}); "kamaji up --state-dir ${layout.root}" resumes a stopped cluster`,
+    );
   } finally {
     client.close();
   }
-  return `${lines.join('\n')}\n`;
+  return { text: `${lines.join('\n')}\n`, up };
 }
 
 /** The tenant's admin.conf; its server is the NodePort on the node address, which this host reaches. */
@@ -61,10 +80,14 @@ export async function tenantKubeconfig(layout: StateLayout, namespace: string, n
   const client = adminClient(layout);
   try {
     const secretName = objectNames(name).adminKubeconfigSecret;
-    const secret = await client.request<V1Secret>(
-      'GET',
-      resourcePath(builtinResources.secret, { namespace, name: secretName }),
-    );
+    const secret = await client
+      .request<V1Secret>('GET', resourcePath(builtinResources.secret, { namespace, name: secretName }))
+      .catch((error: unknown) => {
+        if (!hasStatus(error, 404)) throw error;
+        throw new Error(
+          `TenantControlPlane ${namespace}/${name} has no admin kubeconfig (Secret ${secretName} not found): check the name and namespace (-n); "kamaji status --state-dir ${layout.root}" lists the tenants`,
+        );
+      });
     const data = secret.data?.['admin.conf'];
     if (!data) throw new Error(`Secret ${namespace}/${secretName} has no admin.conf yet: is the tenant provisioned?`);
     return Buffer.from(data, 'base64').toString('utf8');

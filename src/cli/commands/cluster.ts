@@ -127,8 +127,9 @@ const status: Command = {
   optionHelp: stateDirHelp,
   async run({ values }) {
     const { clusterStatus } = await import('../../cluster/status.ts');
-    process.stdout.write(await clusterStatus(layoutOf(values)));
-    return 0;
+    const { text, up } = await clusterStatus(layoutOf(values));
+    process.stdout.write(text);
+    return up ? 0 : 1;
   },
 };
 
