@@ -9,6 +9,7 @@ import { finalizeTenant } from './finalize.ts';
 import { ClaimPhase } from './phases/claim.ts';
 import { DataStorePhase } from './phases/datastore.ts';
 import { DeploymentPhase } from './phases/deployment.ts';
+import { KubeadmPhase } from './phases/kubeadm.ts';
 import {
   Blocked,
   mergeStatus,
@@ -52,6 +53,7 @@ export class TenantPipeline {
       new ServicePhase(deps),
       new SecretsPhase(deps),
       new DeploymentPhase(deps),
+      new KubeadmPhase(deps),
     ];
   }
 

@@ -8,6 +8,7 @@ export const READY_INPUTS: readonly PhaseConditionType[] = [
   'EndpointReady',
   'CertificatesReady',
   'ControlPlaneAvailable',
+  'KubeadmResourcesReady',
 ];
 
 /**

@@ -4,12 +4,15 @@
  * Run as root: node_modules/.bin/node --test test/e2e/kamaji-up.test.ts
  */
 import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Etcd3 } from 'etcd3';
+import { parse } from 'yaml';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { type CommandResult, runCommand } from '../../src/cluster/command.ts';
 import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastore-etcd.ts';
@@ -42,6 +45,23 @@ function kamaji(...args: string[]): Promise<CommandResult> {
 
 function printed(result: CommandResult): string {
   return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
+
+/** A GET with no client credentials at all (as `system:anonymous`), trusting only `caPem`. */
+function fetchAnonymously(url: string, caPem: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const call = request(url, { ca: caPem, timeout: 5_000 }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
+      response.on('error', reject);
+    });
+    call.on('timeout', () => call.destroy(new Error(`GET ${url}: no answer`)));
+    call.on('error', reject);
+    call.end();
+  });
 }
 
 /** Identifies a process for good: a pid reused after it died has another start time. */
@@ -236,6 +256,74 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
         'the stored ConfigMap holds the marker',
       );
     });
+  });
+
+  test('kubeadm token create --print-join-command works against the demo tenant, and cluster-info is signed for the token and readable anonymously', {
+    timeout: 120_000,
+  }, async () => {
+    requireUp();
+    const demo = await tenant(DEMO_TENANT.namespace, DEMO_TENANT.name);
+    const kubeadmCondition = demo.status?.conditions?.find((condition) => condition.type === 'KubeadmResourcesReady');
+    assert.equal(kubeadmCondition?.status, 'True', `KubeadmResourcesReady: ${kubeadmCondition?.message}`);
+    assert.match(demo.status?.kubeadmPhase?.bootstrapToken?.checksum ?? '', /^[0-9a-f]{64}$/);
+
+    const kubeadm = (await ensureComponent('kubeadm')).path;
+    const { stdout } = await runCommand(kubeadm, [
+      '--kubeconfig',
+      demoKubeconfig(),
+      'token',
+      'create',
+      '--print-join-command',
+    ]);
+    const join = /^kubeadm join (\S+) --token (\S+) --discovery-token-ca-cert-hash sha256:([0-9a-f]{64})\s*$/m.exec(
+      stdout,
+    );
+    assert.ok(join, `a join command: ${stdout}`);
+    const [, endpoint = '', token = '', hash = ''] = join;
+    const caPem = Buffer.from(
+      await kubectl(adminKubeconfig(), [
+        'get',
+        'secret',
+        `${DEMO_TENANT.name}-ca`,
+        '-n',
+        DEMO_TENANT.namespace,
+        '-o',
+        'jsonpath={.data.ca\\.crt}',
+      ]),
+      'base64',
+    ).toString('utf8');
+    const spki = new X509Certificate(caPem).publicKey.export({ type: 'spki', format: 'der' });
+    assert.equal(hash, createHash('sha256').update(spki).digest('hex'), "the hash is the tenant CA's");
+    const server = (parse(await readFile(demoKubeconfig(), 'utf8')) as { clusters: { cluster: { server: string } }[] })
+      .clusters[0]?.cluster.server;
+    assert.equal(`https://${endpoint}`, server, 'the endpoint is the one the admin kubeconfig uses');
+
+    // What a joining node does first: read cluster-info anonymously (trusting nothing yet but the hash) and find
+    // it signed for its token by the tenant's bootstrapsigner.
+    const tokenId = token.split('.')[0] ?? '';
+    const clusterInfo = await waitFor(
+      async () => {
+        const response = await fetchAnonymously(
+          `${server}/api/v1/namespaces/kube-public/configmaps/cluster-info`,
+          caPem,
+        );
+        if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${response.body.slice(0, 200)}`);
+        const configMap = JSON.parse(response.body) as { data?: Record<string, string> };
+        if (!configMap.data?.[`jws-kubeconfig-${tokenId}`]) {
+          throw new Error(`keys: ${Object.keys(configMap.data ?? {}).join(', ')}`);
+        }
+        return configMap.data;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, description: `cluster-info to be signed for token ${tokenId}` },
+    );
+    const kubeconfig = parse(clusterInfo.kubeconfig ?? '') as {
+      clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
+    };
+    assert.equal(kubeconfig.clusters[0]?.cluster.server, server);
+    assert.equal(
+      Buffer.from(kubeconfig.clusters[0]?.cluster['certificate-authority-data'] ?? '', 'base64').toString('utf8'),
+      caPem,
+    );
   });
 
   test('up a second time is a no-op: fast, says so, starts nothing', async (t) => {

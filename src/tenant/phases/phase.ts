@@ -54,7 +54,8 @@ export type PhaseConditionType =
   | 'DataStoreReady'
   | 'EndpointReady'
   | 'CertificatesReady'
-  | 'ControlPlaneAvailable';
+  | 'ControlPlaneAvailable'
+  | 'KubeadmResourcesReady';
 
 /** A condition as a phase reports it; the pipeline adds the phase's type. */
 export type PhaseCondition = Omit<ConditionInput, 'type'>;
