@@ -62,7 +62,9 @@ test('the recorded checksum matching what is wanted: True with no call, even aft
   const phase = new KubeadmPhase(deps);
   assert.equal((await phase.run(reconcileOf('Ready', recorded))).condition?.status, 'True');
   // Asleep at zero replicas, the objects are still in the tenant's datastore.
-  assert.equal((await phase.run(reconcileOf('Sleeping', recorded))).condition?.status, 'True');
+  const asleep = reconcileOf('Sleeping', recorded);
+  assert.equal((await phase.run(asleep)).condition?.status, 'True');
+  assert.equal(asleep.status.kubeadmPhase, undefined, 'nothing new to record');
   assert.deepEqual(calls, []);
 });
 

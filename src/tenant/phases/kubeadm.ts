@@ -76,7 +76,11 @@ export class KubeadmPhase implements Phase {
       this.applied.set(key, last);
     }
     const current = last?.checksum === wanted;
-    if (current && (now - (last?.at ?? 0) < REAPPLY_MS || !available)) return applied();
+    if (current && (now - (last?.at ?? 0) < REAPPLY_MS || !available)) {
+      // Also records it when the status write of the pass that applied failed.
+      if (recorded !== wanted) reconcile.observe({ kubeadmPhase: { bootstrapToken: { checksum: wanted } } });
+      return applied();
+    }
     if (!available) return waiting();
 
     await this.apply(reconcile, settings);
