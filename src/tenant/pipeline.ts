@@ -106,9 +106,8 @@ export class TenantPipeline {
     let requeueAfterMs: number | undefined;
     let stop: { condition: ConditionInput; retryAfterMs: number | undefined; error?: Error } | undefined;
     for (const phase of this.phases) {
-      const started = performance.now();
       try {
-        const outcome = await phase.run(reconcile);
+        const outcome = await this.step(phase.name, () => phase.run(reconcile));
         if (outcome.condition) conditions.push({ type: phase.condition, ...outcome.condition });
         if (outcome.requeueAfterMs !== undefined) {
           requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, outcome.requeueAfterMs);
@@ -129,8 +128,6 @@ export class TenantPipeline {
               };
         conditions.push(stop.condition, ...unreachedConditions([...conditions, stop.condition], stop.condition));
         break;
-      } finally {
-        this.deps.observeStep?.(phase.name, (performance.now() - started) / 1000);
       }
     }
     conditions.push(fieldsHonouredCondition(reconcile.tcp.spec), summarizeReady(conditions));
@@ -145,6 +142,7 @@ export class TenantPipeline {
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
   }
 
+  /** Runs one phase (or the status write) and reports its duration for the step metrics, also when it throws. */
   private async step<T>(name: string, work: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {

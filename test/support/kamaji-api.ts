@@ -50,6 +50,10 @@ export async function createDataStore(config: KubeConfig, secret: V1Secret, data
     .createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'datastores', body: dataStore });
 }
 
+/** The namespace the operator suites put their tenants in, and the TCP collection there for CustomObjectsApi. */
+export const NAMESPACE = 'tenants';
+export const tcps = { group: GROUP, version: VERSION, namespace: NAMESPACE, plural: 'tenantcontrolplanes' };
+
 /** A TenantControlPlane as the suites write one: one replica, ClusterIP, reachable on 127.0.0.1 at `port`. */
 export function tenantManifest(
   name: string,

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { after, afterEach, before } from 'node:test';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Etcd3 } from 'etcd3';
-import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
@@ -15,10 +14,15 @@ import type { SecretText } from '../../src/tenant/steps/certificates.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from './control-plane.ts';
 import type { ControlPlaneHarness } from './harness/control-plane.ts';
-import { createEtcdDataStore, installCustomResourceDefinitions, tenantManifest } from './kamaji-api.ts';
+import {
+  createEtcdDataStore,
+  installCustomResourceDefinitions,
+  NAMESPACE,
+  tcps,
+  tenantManifest,
+} from './kamaji-api.ts';
 
-export const NAMESPACE = 'tenants';
-export const tcps = { group: GROUP, version: VERSION, namespace: NAMESPACE, plural: 'tenantcontrolplanes' };
+export { NAMESPACE, tcps };
 
 export interface KamajiCluster {
   harness: ControlPlaneHarness;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane, TenantControlPlaneSpec } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import { type RunningManager, startManager } from '../../src/manager/manager.ts';
@@ -9,10 +8,15 @@ import type { SecretText } from '../../src/tenant/steps/certificates.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from './control-plane.ts';
 import type { ControlPlaneHarness } from './harness/control-plane.ts';
-import { createEtcdDataStore, installCustomResourceDefinitions, tenantManifest } from './kamaji-api.ts';
+import {
+  createEtcdDataStore,
+  installCustomResourceDefinitions,
+  NAMESPACE,
+  tcps,
+  tenantManifest,
+} from './kamaji-api.ts';
 
-export const NAMESPACE = 'tenants';
-export const tcps = { group: GROUP, version: VERSION, namespace: NAMESPACE, plural: 'tenantcontrolplanes' };
+export { NAMESPACE, tcps };
 
 export interface OperatorFixture {
   harness: ControlPlaneHarness;

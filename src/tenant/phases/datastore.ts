@@ -1,4 +1,5 @@
 import { validateDataStoreSpec } from '../../api/v1alpha1/validation.ts';
+import type { DataStoreConnection } from '../../datastore/connections.ts';
 import type { OwnershipRefusal } from '../../datastore/driver.ts';
 import { DataStoreConfigError } from '../../datastore/resolve.ts';
 import { Blocked, type Phase, type PipelineDependencies, RETRY_SOON_MS, type TenantReconcile } from './phase.ts';
@@ -48,7 +49,7 @@ export class DataStorePhase implements Phase {
         undefined,
       );
     }
-    let connection: Awaited<ReturnType<typeof this.deps.dataStores.connectionFor>>;
+    let connection: DataStoreConnection;
     try {
       connection = await this.deps.dataStores.connectionFor(dataStore);
       await this.deps.dataStores.check(connection);
