@@ -3,12 +3,13 @@ import { clusterCommands } from './commands/cluster.ts';
 import { crdsCommand } from './commands/crds.ts';
 import { managerCommand } from './commands/manager.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
+import { joinCommandCommand, workerCommand } from './commands/worker.ts';
 
 const root: Command = {
   name: 'kamaji',
   summary: 'Kamaji: hosted Kubernetes control planes on a shared, access-controlled datastore',
   usage: '<command>',
-  subcommands: [...clusterCommands, crdsCommand, managerCommand, toolchainCommand],
+  subcommands: [...clusterCommands, workerCommand, joinCommandCommand, crdsCommand, managerCommand, toolchainCommand],
 };
 
 process.exitCode = await dispatch(root, process.argv.slice(2));

@@ -11,6 +11,8 @@ import type { StateLayout } from './state.ts';
 /** Debian's containernetworking-plugins install here, not in /opt/cni/bin. */
 export const CNI_BIN_DIR = '/usr/lib/cni';
 
+/** The bridge the pods of a node hang off. */
+export const POD_BRIDGE = 'cni0';
 const SOCKET_TIMEOUT_MS = 30_000;
 const SHIM_EXIT_TIMEOUT_MS = 10_000;
 
@@ -59,7 +61,7 @@ export function cniConflist(layout: StateLayout): string {
     plugins: [
       {
         type: 'bridge',
-        bridge: 'cni0',
+        bridge: POD_BRIDGE,
         isGateway: true,
         hairpinMode: true,
         ipam: {
@@ -90,7 +92,8 @@ export async function startContainerd(box: NodeBox, supervisor: Supervisor): Pro
   await mkdir(dirname(layout.files.containerdConfig), { recursive: true });
   await mkdir(layout.dirs.cniConfig, { recursive: true });
   await writeFile(layout.files.containerdConfig, containerdConfig(layout));
-  await writeFile(layout.files.cniConflist, cniConflist(layout));
+  // A worker learns its pod subnet after it joins; its conflist is written then (see worker.ts).
+  if (layout.network.podSubnet) await writeFile(layout.files.cniConflist, cniConflist(layout));
   const containerd = await startInBox(box, supervisor, {
     name: 'containerd',
     command: 'containerd',

@@ -78,22 +78,39 @@ export async function kubeadmInit(
 ): Promise<SupervisedProcess> {
   const { layout } = box;
   await writeFile(layout.files.kubeadmConfig, kubeadmConfig(layout, kubernetesVersion));
-  const init = await startInBox(box, supervisor, {
+  return runKubeadmWithKubelet(box, supervisor, binaries, {
     name: 'kubeadm-init',
-    command: binaries.kubeadm,
     args: kubeadmInitArgs(layout.files.kubeadmConfig),
+  });
+}
+
+/**
+ * Runs a kubeadm command that configures the kubelet and then waits for it to be healthy (`init`, `join`): the
+ * kubelet is started here as soon as kubeadm has written its configuration, as systemd would.
+ */
+export async function runKubeadmWithKubelet(
+  box: NodeBox,
+  supervisor: Supervisor,
+  binaries: { kubeadm: string; kubelet: string },
+  command: { name: string; args: string[] },
+): Promise<SupervisedProcess> {
+  const { layout } = box;
+  const kubeadm = await startInBox(box, supervisor, {
+    name: command.name,
+    command: binaries.kubeadm,
+    args: command.args,
   });
   await waitFor(async () => kubeletConfigured(layout) || undefined, {
     timeoutMs: KUBELET_CONFIG_TIMEOUT_MS,
     intervalMs: 200,
-    description: 'kubeadm to write the kubelet configuration',
-    giveUp: () => exitedWithLog(init),
+    description: `${command.name} to write the kubelet configuration`,
+    giveUp: () => exitedWithLog(kubeadm),
   });
   const kubelet = await startKubelet(box, supervisor, binaries.kubelet);
-  const result = await init.exited;
+  const result = await kubeadm.exited;
   if (result !== 0) {
     throw new Error(
-      `kubeadm init failed (${result}); the end of its log:\n${await tailFile(logFile(layout, init.name))}`,
+      `${command.name} failed (${result}); the end of its log:\n${await tailFile(logFile(layout, kubeadm.name))}`,
     );
   }
   return kubelet;

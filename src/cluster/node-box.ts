@@ -90,15 +90,19 @@ async function ensureNetwork(layout: StateLayout): Promise<void> {
   if (await missing('-n', netns, 'link', 'show', nodeBridge)) await node('link', 'add', nodeBridge, 'type', 'bridge');
   await node('addr', 'replace', `${nodeAddress}/${prefixLength}`, 'dev', nodeBridge);
   await node('link', 'set', nodeBridge, 'up');
-  const holders = addressHolders((await host('-o', '-4', 'addr', 'show')).stdout, hostAddress);
-  const other = holders.find((link) => link !== hostLink);
-  if (other) throw new Error(`${hostAddress} is already on ${other} (another instance whose id starts alike?)`);
-  if (await missing('link', 'show', hostLink)) {
-    await host('link', 'add', hostLink, 'type', 'veth', 'peer', 'name', nodeLink, 'netns', netns);
+  if (layout.uplink) {
+    await ensureUplink(layout, layout.uplink);
+  } else {
+    const holders = addressHolders((await host('-o', '-4', 'addr', 'show')).stdout, hostAddress);
+    const other = holders.find((link) => link !== hostLink);
+    if (other) throw new Error(`${hostAddress} is already on ${other} (another instance whose id starts alike?)`);
+    if (await missing('link', 'show', hostLink)) {
+      await host('link', 'add', hostLink, 'type', 'veth', 'peer', 'name', nodeLink, 'netns', netns);
+    }
+    await node('link', 'set', nodeLink, 'master', nodeBridge, 'up');
+    await host('addr', 'replace', `${hostAddress}/${prefixLength}`, 'dev', hostLink);
+    await host('link', 'set', hostLink, 'up');
   }
-  await node('link', 'set', nodeLink, 'master', nodeBridge, 'up');
-  await host('addr', 'replace', `${hostAddress}/${prefixLength}`, 'dev', hostLink);
-  await host('link', 'set', hostLink, 'up');
   // Per-namespace settings: Service traffic is forwarded, and bridged pod traffic passes kube-proxy's rules.
   await runCommand('nsenter', [
     `--net=${netnsPath(layout)}`,
@@ -108,6 +112,25 @@ async function ensureNetwork(layout: StateLayout): Promise<void> {
     'net.ipv4.ip_forward=1',
     'net.bridge.bridge-nf-call-iptables=1',
   ]);
+}
+
+/**
+ * A worker's link: one veth pair from its namespace to the admin node's bridge, so it shares the node subnet with
+ * the admin node, the host and the other workers, and still routes nowhere else.
+ */
+async function ensureUplink(layout: StateLayout, uplink: { netns: string; bridge: string }): Promise<void> {
+  const { netns, nodeBridge, hostLink, nodeLink } = layout.names;
+  const inUplink = (...args: string[]) => runCommand('ip', ['-n', uplink.netns, ...args]);
+  const present =
+    (await runCommand('ip', ['-n', uplink.netns, 'link', 'show', hostLink], { allowFailure: true })).code === 0;
+  if (!present) {
+    // Made in the host namespace, then each end moved where it belongs.
+    await runCommand('ip', ['link', 'delete', hostLink], { allowFailure: true });
+    await runCommand('ip', ['link', 'add', hostLink, 'type', 'veth', 'peer', 'name', nodeLink, 'netns', netns]);
+    await runCommand('ip', ['link', 'set', hostLink, 'netns', uplink.netns]);
+  }
+  await inUplink('link', 'set', hostLink, 'master', uplink.bridge, 'up');
+  await runCommand('ip', ['-n', netns, 'link', 'set', nodeLink, 'master', nodeBridge, 'up']);
 }
 
 /** The links that carry `address`, from `ip -o -4 addr show` ("2: eth0    inet 10.0.0.2/24 ..."). */
@@ -302,7 +325,8 @@ export async function removeNodeBox(layout: StateLayout): Promise<void> {
     await rm(join(layout.dirs.podNetns, name), { force: true });
   }
   // The namespace itself is freed asynchronously; deleting the host's end of the link now removes the pair now.
-  await runCommand('ip', ['link', 'delete', layout.names.hostLink], { allowFailure: true });
+  const linkNamespace = layout.uplink ? ['-n', layout.uplink.netns] : [];
+  await runCommand('ip', [...linkNamespace, 'link', 'delete', layout.names.hostLink], { allowFailure: true });
   if (existsSync(netnsPath(layout))) await runCommand('ip', ['netns', 'delete', layout.names.netns]);
 }
 

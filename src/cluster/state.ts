@@ -84,6 +84,11 @@ export interface StateLayout {
     hostSysctls: string;
   };
   boxMounts: readonly BoxMount[];
+  /**
+   * Set for a worker box: the far end of its veth pair joins the admin node's bridge (in the admin netns) instead
+   * of the host, so the admin node, the host and every worker of an instance share one node subnet.
+   */
+  uplink?: { netns: string; bridge: string };
 }
 
 /** The instance id: the first 8 hex digits of SHA-256 over the absolute state dir path. */
@@ -161,5 +166,50 @@ export function nodeNetwork(id: string): NodeNetwork {
     prefixLength: 24,
     podSubnet: '10.244.0.0/16',
     serviceSubnet: '10.96.0.0/12',
+  };
+}
+
+/** Where the workers of an instance live: one directory each, named after the worker (its Node name). */
+export function workersDir(admin: StateLayout): string {
+  return join(admin.root, 'workers');
+}
+
+/** Workers take node addresses from .64 up: `.64/26` of the node subnet is theirs (64 at most per instance). */
+export const WORKER_ADDRESS_BASE = 64;
+export const MAX_WORKERS = 64;
+
+/** The node subnet's part that only workers use, as a CIDR (the admin cluster's pods may not open connections to it). */
+export function workerRange(admin: StateLayout): string {
+  const prefix = admin.network.nodeAddress.split('.').slice(0, 3).join('.');
+  return `${prefix}.${WORKER_ADDRESS_BASE}/26`;
+}
+
+/**
+ * A worker's box: a layout of its own (netns, cgroup root, containerd, kubelet dirs under workers/<name>), an address
+ * in the admin node's subnet, and an uplink to the admin node's bridge. Its pod subnet is the one the tenant's
+ * controller-manager allocates to the Node, learnt after the join.
+ */
+export function workerLayout(
+  admin: StateLayout,
+  worker: { name: string; index: number; serviceCidr: string; podCidr?: string },
+): StateLayout {
+  const { name, index } = worker;
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_WORKERS) {
+    throw new Error(`worker index ${index} is outside 0..${MAX_WORKERS - 1}`);
+  }
+  const layout = stateLayout(join(workersDir(admin), name));
+  const prefix = admin.network.nodeAddress.split('.').slice(0, 3).join('.');
+  return {
+    ...layout,
+    names: { ...layout.names, nodeName: name },
+    network: {
+      nodeAddress: `${prefix}.${WORKER_ADDRESS_BASE + index}`,
+      hostAddress: admin.network.hostAddress,
+      prefixLength: admin.network.prefixLength,
+      // Empty until the tenant's controller-manager allocates the Node its range: no pod starts before that.
+      podSubnet: worker.podCidr ?? '',
+      serviceSubnet: worker.serviceCidr,
+    },
+    uplink: { netns: admin.names.netns, bridge: admin.names.nodeBridge },
   };
 }

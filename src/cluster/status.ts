@@ -16,7 +16,7 @@ function noClusterHint(layout: StateLayout): string {
   return `no local admin cluster in ${layout.root}: run "kamaji up --state-dir ${layout.root}" (as root), or pass the --state-dir of a running one`;
 }
 
-function adminClient(layout: StateLayout): KubeClient {
+export function adminClient(layout: StateLayout): KubeClient {
   if (!existsSync(hostKubeconfigPath(layout))) throw new Error(noClusterHint(layout));
   return new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
 }

@@ -6,6 +6,7 @@ import { Supervisor, tailFile } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
 import { DATASTORE_ETCD_PROCESS, ensureDatastoreEtcd } from './datastore-etcd.ts';
+import { KAMAJI_BIN } from './kamaji-bin.ts';
 import {
   applyTenantControlPlane,
   DEFAULT_DATASTORE,
@@ -16,13 +17,23 @@ import {
 import { adminKubeconfigPath } from './kubeadm.ts';
 import { processesStartedWith, recordedPid, recordProcess, stopPid, stopRecordedProcess } from './pid-files.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
-import { logFile, type StateLayout, stateLayout } from './state.ts';
+import { logFile, type StateLayout, stateLayout, workerLayout } from './state.ts';
+import { listWorkers, stopWorker, WORKER_OWNER_PROCESS } from './worker.ts';
+import { addWorker, restartWorker } from './worker-owner.ts';
 
 export const DEMO_TENANT = { name: 'demo', namespace: 'default', nodePort: 31443 } as const;
+/** Workers `up` gives the demo tenant unless told otherwise (`--workers`). */
+export const DEFAULT_WORKERS = 1;
 export const MANAGER_PROCESS = 'manager';
 export const OWNER_PROCESS = 'owner';
 const TENANT_READY_TIMEOUT_MS = 300_000;
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kamaji.js');
+
+/** Indents what a worker's owner prints under `up`'s step. */
+function indent(report: (line: string) => void): (text: string) => void {
+  return (text) => {
+    for (const line of text.trimEnd().split('\n')) if (line) report(`  ${line}`);
+  };
+}
 
 /** Written when `up` has finished; its presence (with a live owner) makes a second `up` a no-op. */
 export function upSummaryFile(layout: StateLayout): string {
@@ -37,8 +48,8 @@ export function hostKubeconfigPath(layout: StateLayout): string {
 export type UpProcess = typeof OWNER_PROCESS | typeof MANAGER_PROCESS;
 
 /** What the owner process runs with after `node bin/kamaji.js`. */
-export function ownerArguments(layout: StateLayout): string[] {
-  return ['up', '--foreground', `--state-dir=${layout.root}`];
+export function ownerArguments(layout: StateLayout, workers = DEFAULT_WORKERS): string[] {
+  return ['up', '--foreground', `--state-dir=${layout.root}`, `--workers=${workers}`];
 }
 
 /** What the manager runs with after `node bin/kamaji.js`. */
@@ -56,7 +67,7 @@ export function managerArguments(layout: StateLayout): string[] {
  * manager's command and its kubeconfig (in the state dir).
  */
 function identifyingArguments(layout: StateLayout, name: UpProcess): string[] {
-  return name === OWNER_PROCESS ? ownerArguments(layout) : managerArguments(layout).slice(0, 2);
+  return name === OWNER_PROCESS ? ownerArguments(layout).slice(0, 3) : managerArguments(layout).slice(0, 2);
 }
 
 /**
@@ -114,7 +125,11 @@ async function runSteps(steps: readonly Step[], report: (line: string) => void):
  * The whole main job, run by the owner process that then stays to supervise: the admin node (kubeadm, containerd,
  * kubelet, kube-proxy), the shared etcd DataStore, Kamaji's CRDs, the manager, and a demo tenant, Ready.
  */
-export async function bringUp(stateDir: string, report: (line: string) => void): Promise<UpSummary> {
+export async function bringUp(
+  stateDir: string,
+  report: (line: string) => void,
+  workers = DEFAULT_WORKERS,
+): Promise<UpSummary> {
   const supervisor = new Supervisor();
   const layout = stateLayout(stateDir);
   await recordProcess(layout, OWNER_PROCESS, process.pid);
@@ -186,7 +201,7 @@ export async function bringUp(stateDir: string, report: (line: string) => void):
           const manager = supervisor.start({
             name: MANAGER_PROCESS,
             command: process.execPath,
-            args: [BIN, ...managerArguments(layout)],
+            args: [KAMAJI_BIN, ...managerArguments(layout)],
             logFile: logFile(layout, MANAGER_PROCESS),
           });
           await recordProcess(layout, MANAGER_PROCESS, manager.pid);
@@ -202,6 +217,25 @@ export async function bringUp(stateDir: string, report: (line: string) => void):
             tenantControlPlaneManifest(DEMO_TENANT.name, DEMO_TENANT.namespace, DEMO_TENANT.nodePort),
           );
           await waitForTenantReady(client, DEMO_TENANT.namespace, DEMO_TENANT.name, TENANT_READY_TIMEOUT_MS);
+        },
+      },
+      {
+        name: `${workers} worker(s) of the demo tenant Ready (kubeadm join)`,
+        logs: [],
+        run: async () => {
+          const demo = { namespace: DEMO_TENANT.namespace, tenant: DEMO_TENANT.name };
+          const existing = (await listWorkers(layout)).filter(
+            (worker) => worker.namespace === demo.namespace && worker.tenant === demo.tenant,
+          );
+          // A worker left from an earlier `up` whose owner is gone is started again (it joined before).
+          for (const worker of existing) {
+            if ((await recordedPid(workerLayout(layout, worker), WORKER_OWNER_PROCESS)) === undefined) {
+              await restartWorker(layout, worker.name, indent(report));
+            }
+          }
+          for (let added = existing.length; added < workers; added += 1) {
+            await addWorker(layout, demo, indent(report));
+          }
         },
       },
     ],
@@ -226,6 +260,7 @@ export async function completedUp(layout: StateLayout): Promise<UpSummary | unde
 export async function bringDown(layout: StateLayout, options: { purge: boolean }): Promise<void> {
   await rm(upSummaryFile(layout), { force: true });
   await stopUpProcesses(layout, MANAGER_PROCESS);
+  for (const worker of await listWorkers(layout)) await stopWorker(layout, worker, { purge: false });
   // The shared etcd stops after the tenant pods: while their watches are open, it waits 7 s for them to end.
   await stopAdminNode(layout, { removeState: false, stopAfterPods: [DATASTORE_ETCD_PROCESS] });
   await stopUpProcesses(layout, OWNER_PROCESS);

@@ -19,6 +19,7 @@ export const builtinResources = {
   event: { apiVersion: 'v1', kind: 'Event', plural: 'events', namespaced: true },
   deployment: { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespaced: true },
   lease: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
+  node: { apiVersion: 'v1', kind: 'Node', plural: 'nodes', namespaced: false },
 } as const satisfies Record<string, ResourceType>;
 
 export interface ObjectLocation {

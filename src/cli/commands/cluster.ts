@@ -1,55 +1,36 @@
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_STATE_DIR, logFile, stateLayout } from '../../cluster/state.ts';
+import { KAMAJI_BIN } from '../../cluster/kamaji-bin.ts';
+import { logFile } from '../../cluster/state.ts';
+import { followLog, startDetached } from '../../process/detached.ts';
 import { type Command, UsageError } from '../command.ts';
-
-const stateDirOption = { 'state-dir': { type: 'string', default: DEFAULT_STATE_DIR } } as const;
-const stateDirHelp = {
-  'state-dir': `where this instance keeps everything (default ${DEFAULT_STATE_DIR}); two dirs never collide`,
-};
-const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'kamaji.js');
-
-function layoutOf(values: Record<string, unknown>) {
-  return stateLayout(resolve(String(values['state-dir'])));
-}
-
-function requireRoot(command: string): void {
-  if (process.getuid?.() !== 0)
-    throw new UsageError(`${command} needs root (network namespaces, mounts, containerd): run it with sudo`);
-}
-
-/** Prints the log of the owner process as it grows, until `done` says stop. */
-async function follow(file: string, done: () => Promise<boolean>): Promise<void> {
-  let printed = 0;
-  for (;;) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    if (text.length > printed) {
-      process.stderr.write(text.slice(printed));
-      printed = text.length;
-    }
-    if (await done()) return;
-    await sleep(200);
-  }
-}
+import { layoutOf, requireRoot, stateDirHelp, stateDirOption } from './state-dir.ts';
 
 const up: Command = {
   name: 'up',
   summary: 'Bring up a local admin cluster (kubeadm), Kamaji in it, and a demo tenant; a second run is a no-op',
   usage: '[--state-dir DIR]',
-  options: { ...stateDirOption, foreground: { type: 'boolean', default: false } },
-  optionHelp: { ...stateDirHelp, foreground: 'run as the supervising owner process instead of starting one' },
+  options: {
+    ...stateDirOption,
+    workers: { type: 'string', default: '1' },
+    foreground: { type: 'boolean', default: false },
+  },
+  optionHelp: {
+    ...stateDirHelp,
+    workers: 'local workers the demo tenant gets (default 1; 0 for none)',
+    foreground: 'run as the supervising owner process instead of starting one',
+  },
   async run({ values }) {
     requireRoot('kamaji up');
     const layout = layoutOf(values);
+    const workers = Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 0 || workers > 16) {
+      throw new UsageError(`--workers ${String(values.workers)}: give a whole number from 0 to 16`);
+    }
     const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, upProcesses } = await import('../../cluster/up.ts');
     const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
     if (values.foreground) {
       let summary: Awaited<ReturnType<typeof bringUp>>;
       try {
-        summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`));
+        summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`), workers);
       } catch (error) {
         // The processes this owner supervises would keep it (and the `up` that follows its log) running for good.
         // Exiting stops them; the state dir stays, so `kamaji up` resumes and `kamaji down` cleans.
@@ -77,19 +58,15 @@ const up: Command = {
         );
         return 1;
       }
-      mkdirSync(layout.dirs.logs, { recursive: true });
-      const log = openSync(logFile(layout, 'up'), 'w');
-      const owner = spawn(process.execPath, [BIN, ...ownerArguments(layout)], {
-        detached: true,
-        stdio: ['ignore', log, log],
-      });
-      closeSync(log);
-      owner.unref();
-      if (owner.pid === undefined) throw new Error(`could not start the owner process ${process.execPath}`);
-      await recordProcess(layout, OWNER_PROCESS, owner.pid);
+      const owner = startDetached(
+        process.execPath,
+        [KAMAJI_BIN, ...ownerArguments(layout, workers)],
+        logFile(layout, 'up'),
+      );
+      await recordProcess(layout, OWNER_PROCESS, owner);
     }
     let summary: Awaited<ReturnType<typeof completedUp>>;
-    await follow(logFile(layout, 'up'), async () => {
+    await followLog(logFile(layout, 'up'), async () => {
       summary = await completedUp(layout);
       return summary !== undefined || (await recordedPid(layout, OWNER_PROCESS)) === undefined;
     });

@@ -1,0 +1,280 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { V1Node } from '@kubernetes/client-node';
+import { accessFromKubeconfig } from '../controller/cluster-access.ts';
+import { builtinResources, hasStatus, KubeClient, resourcePath } from '../controller/kube-client.ts';
+import type { Supervisor } from '../process/supervisor.ts';
+import { withLock } from '../toolchain/cache.ts';
+import { waitFor } from '../util/wait.ts';
+import { runCommand } from './command.ts';
+import { cniConflist, startContainerd, stopContainerd } from './containerd.ts';
+import { PAUSE_IMAGE } from './image-references.ts';
+import { ensurePauseBinary, importImages } from './images.ts';
+import { formatJoinCommand, type JoinCommand } from './join.ts';
+import { runKubeadmWithKubelet } from './kubeadm.ts';
+import { restoreHostSysctls, startKubelet } from './kubelet.ts';
+import { ensureNodeBox, removeNodeBox } from './node-box.ts';
+import { recordedPid, stopRecordedProcess } from './pid-files.ts';
+import { boxPath, MAX_WORKERS, type StateLayout, workerLayout, workersDir } from './state.ts';
+import { ensureWorkerNetwork, isolateWorkersFromAdminPods, podRoutes, syncPodRoutes } from './worker-network.ts';
+
+/**
+ * A local worker: a node box of its own (network namespace on the admin node's bridge, mount namespace, cgroup
+ * root, containerd, kubelet) that joins one tenant with the real `kubeadm join`, as a customer's machine would.
+ * Its processes are supervised by a worker owner process (`kamaji worker run`), one per worker.
+ */
+export interface WorkerRecord {
+  name: string;
+  namespace: string;
+  tenant: string;
+  /** Its node address is the node subnet's .64 + index. */
+  index: number;
+  /** The tenant's ranges, from its spec when the worker was added. */
+  serviceCidr: string;
+  clusterPodCidrs: string[];
+  /** The range the tenant's controller-manager allocated to the Node, once it has. */
+  podCidr?: string;
+  /** Set once the Node was Ready in the tenant. */
+  readyAt?: string;
+}
+
+/** The worker owner's pid file name; the other processes are the node box's. */
+export const WORKER_OWNER_PROCESS = 'owner';
+export const WORKER_PROCESSES = ['mount-holder', 'containerd', 'kubeadm-join', 'kubelet'] as const;
+
+const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const RECORD = 'worker.json';
+const POD_CIDR_TIMEOUT_MS = 60_000;
+const NODE_READY_TIMEOUT_MS = 120_000;
+
+/** A worker's name is its Node's name and its directory's: a DNS label. */
+export function validateWorkerName(name: string): string | undefined {
+  if (name.length > 63 || !NAME_PATTERN.test(name)) {
+    return `worker name "${name}" must be a DNS label: lower-case letters, digits and '-', at most 63 characters`;
+  }
+  return undefined;
+}
+
+function recordPath(admin: StateLayout, name: string): string {
+  return join(workersDir(admin), name, RECORD);
+}
+
+export async function readWorker(admin: StateLayout, name: string): Promise<WorkerRecord | undefined> {
+  const text = await readFile(recordPath(admin, name), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as WorkerRecord);
+}
+
+export async function writeWorker(admin: StateLayout, record: WorkerRecord): Promise<void> {
+  await mkdir(join(workersDir(admin), record.name), { recursive: true });
+  // Written whole and renamed: `worker add` reads it while the owner writes it.
+  const path = recordPath(admin, record.name);
+  await writeFile(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
+}
+
+/** Every worker of the instance (of every tenant), by name. */
+export async function listWorkers(admin: StateLayout): Promise<WorkerRecord[]> {
+  const names = await readdir(workersDir(admin)).catch(() => [] as string[]);
+  const records = await Promise.all(names.map((name) => readWorker(admin, name)));
+  return records.filter((record) => record !== undefined).sort((a, b) => a.index - b.index);
+}
+
+/** The lowest free index and, unless given, the lowest free `<tenant>-worker-<n>` name. */
+export function allocateWorker(
+  existing: readonly Pick<WorkerRecord, 'name' | 'index'>[],
+  tenant: string,
+  name?: string,
+): { name: string; index: number } {
+  const names = new Set(existing.map((worker) => worker.name));
+  const indexes = new Set(existing.map((worker) => worker.index));
+  if (name !== undefined && names.has(name)) throw new Error(`a worker named ${name} exists already`);
+  let chosen = name;
+  for (let n = 1; chosen === undefined; n += 1)
+    if (!names.has(`${tenant}-worker-${n}`)) chosen = `${tenant}-worker-${n}`;
+  const index = [...Array(MAX_WORKERS).keys()].find((candidate) => !indexes.has(candidate));
+  if (index === undefined) throw new Error(`this instance has ${MAX_WORKERS} workers, the most it can address`);
+  return { name: chosen, index };
+}
+
+/** Claims a name and an address for a new worker, atomically against a concurrent `worker add`. */
+export async function claimWorker(
+  admin: StateLayout,
+  request: Omit<WorkerRecord, 'name' | 'index'> & { name?: string },
+): Promise<WorkerRecord> {
+  return withLock(join(workersDir(admin), '.lock'), async () => {
+    const { name: requested, ...rest } = request;
+    const record = { ...rest, ...allocateWorker(await listWorkers(admin), request.tenant, requested) };
+    await writeWorker(admin, record);
+    return record;
+  });
+}
+
+/** The kubelet settings a machine like this one needs, given to `kubeadm join --patches` as kubeadm intends. */
+export function kubeletPatch(layout: StateLayout): Record<string, unknown> {
+  return { cgroupRoot: layout.names.cgroupRoot, failCgroupV1: false, failSwapOn: false };
+}
+
+/** `kubeadm join` as printed by the tenant, plus what this machine needs: its runtime socket, name and patches. */
+export function workerJoinArgs(command: JoinCommand, layout: StateLayout, patchesDir: string): string[] {
+  return [
+    ...formatJoinCommand(command).split(' ').slice(1),
+    `--cri-socket=unix://${layout.files.containerdSocket}`,
+    `--node-name=${layout.names.nodeName}`,
+    // SystemVerification fails on cgroup v1 from 1.35; swap and systemd checks do not apply to a box.
+    '--ignore-preflight-errors=all',
+    `--patches=${patchesDir}`,
+  ];
+}
+
+/** The worker joined before: the kubelet's TLS-bootstrapped kubeconfig is there. */
+function joined(layout: StateLayout): boolean {
+  return existsSync(boxPath(layout, '/etc/kubernetes', 'kubelet.conf'));
+}
+
+export interface WorkerDependencies {
+  binaries: { kubeadm: string; kubelet: string };
+  /** The tenant's admin kubeconfig, usable from the host. */
+  tenantKubeconfig: () => Promise<string>;
+  /** A new join command (a fresh bootstrap token) for the tenant. */
+  joinCommand: () => Promise<JoinCommand>;
+}
+
+/**
+ * Brings a worker up, or completes one that is partly up (re-runnable): box, containerd, `kubeadm join` with the
+ * kubelet (once), the pod subnet the tenant allocates, pod routes among the tenant's workers, Node Ready.
+ */
+export async function startWorker(
+  admin: StateLayout,
+  name: string,
+  supervisor: Supervisor,
+  deps: WorkerDependencies,
+  report: (line: string) => void,
+): Promise<WorkerRecord> {
+  const started = Date.now();
+  const step = (what: string) => report(`${what} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  let record = await readWorker(admin, name);
+  if (!record) throw new Error(`no worker named ${name} in ${admin.root}`);
+  const layout = workerLayout(admin, record);
+  const box = await ensureNodeBox(layout, supervisor);
+  await ensureWorkerNetwork(layout, record.clusterPodCidrs);
+  await isolateWorkersFromAdminPods(admin);
+  step(`node box ${layout.names.netns} ready, node address ${layout.network.nodeAddress}`);
+  if ((await recordedPid(layout, 'containerd')) === undefined) await startContainerd(box, supervisor);
+  await importImages(layout, [{ reference: PAUSE_IMAGE, binaryName: 'pause', binaryPath: await ensurePauseBinary() }]);
+  step('containerd answering');
+  if (!joined(layout)) {
+    const patches = join(layout.dirs.config, 'patches');
+    await mkdir(patches, { recursive: true });
+    await writeFile(join(patches, 'kubeletconfiguration+merge.json'), JSON.stringify(kubeletPatch(layout)));
+    const command = await deps.joinCommand();
+    step(`joining with: ${formatJoinCommand({ ...command, token: '<token>' })}`);
+    await runKubeadmWithKubelet(box, supervisor, deps.binaries, {
+      name: 'kubeadm-join',
+      args: workerJoinArgs(command, layout, patches),
+    });
+    step('kubeadm join done');
+  } else if ((await recordedPid(layout, 'kubelet')) === undefined) {
+    await startKubelet(box, supervisor, deps.binaries.kubelet);
+    step('kubelet started (joined before)');
+  }
+  const tenant = new KubeClient(accessFromKubeconfig(await deps.tenantKubeconfig(), '/', 'tenant admin.conf'));
+  try {
+    const podCidr = await waitFor(async () => (await readNode(tenant, name))?.spec?.podCIDR, {
+      timeoutMs: POD_CIDR_TIMEOUT_MS,
+      description: `the tenant to allocate Node ${name} a pod range (its controller-manager runs with --allocate-node-cidrs)`,
+    });
+    if (record.podCidr !== podCidr || !existsSync(layout.files.cniConflist)) {
+      const withPods = workerLayout(admin, { ...record, podCidr });
+      await writeFile(layout.files.cniConflist, cniConflist(withPods));
+      record = { ...record, podCidr };
+      await writeWorker(admin, record);
+    }
+    await syncTenantRoutes(admin, record.namespace, record.tenant);
+    step(`pod range ${podCidr}, routes to the tenant's other workers`);
+    await waitForNodeReady(tenant, name);
+    step(`Node ${name} Ready in ${record.namespace}/${record.tenant}`);
+  } finally {
+    tenant.close();
+  }
+  record = { ...record, readyAt: record.readyAt ?? new Date().toISOString() };
+  await writeWorker(admin, record);
+  return record;
+}
+
+async function readNode(tenant: KubeClient, name: string): Promise<V1Node | undefined> {
+  return tenant.request<V1Node>('GET', resourcePath(builtinResources.node, { name })).catch((error: unknown) => {
+    if (hasStatus(error, 404)) return undefined;
+    throw error;
+  });
+}
+
+async function waitForNodeReady(tenant: KubeClient, name: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const ready = (await readNode(tenant, name))?.status?.conditions?.find((c) => c.type === 'Ready');
+      if (ready?.status === 'True') return true;
+      throw new Error(`Ready=${ready?.status ?? 'unknown'}: ${ready?.message ?? 'not registered yet'}`);
+    },
+    { timeoutMs: NODE_READY_TIMEOUT_MS, intervalMs: 500, description: `Node ${name} to be Ready` },
+  );
+}
+
+/** Every worker of one tenant gets a route to each other's pod range (and none to removed ones). */
+export async function syncTenantRoutes(admin: StateLayout, namespace: string, tenant: string): Promise<void> {
+  const workers = (await listWorkers(admin)).filter((w) => w.namespace === namespace && w.tenant === tenant);
+  const peers = workers.map((worker) => ({
+    name: worker.name,
+    address: workerLayout(admin, worker).network.nodeAddress,
+    podCidr: worker.podCidr,
+  }));
+  for (const worker of workers) {
+    const layout = workerLayout(admin, worker);
+    if (existsSync(`/var/run/netns/${layout.names.netns}`)) await syncPodRoutes(layout, podRoutes(worker.name, peers));
+  }
+}
+
+/**
+ * Stops a worker's processes and removes its box (network namespace, mounts, cgroups), from any state and from any
+ * process; its Node stays in the tenant (see `removeWorker`) and its directory stays unless `purge`.
+ */
+export async function stopWorker(admin: StateLayout, record: WorkerRecord, options: { purge: boolean }) {
+  const layout = workerLayout(admin, record);
+  await stopRecordedProcess(layout, WORKER_OWNER_PROCESS);
+  for (const name of ['kubelet', 'kubeadm-join']) await stopRecordedProcess(layout, name);
+  await restoreHostSysctls(layout);
+  await stopContainerd(layout);
+  await removeNodeBox(layout);
+  if (options.purge) await rm(layout.root, { recursive: true, force: true });
+}
+
+/**
+ * Takes a worker out of its tenant as an administrator would: drain (evicting its pods, DaemonSets aside), delete
+ * the Node, then stop everything and remove its directory and its peers' routes to it.
+ */
+export async function removeWorker(
+  admin: StateLayout,
+  record: WorkerRecord,
+  options: { kubectl: string; tenantKubeconfig?: string; report: (line: string) => void },
+): Promise<void> {
+  if (options.tenantKubeconfig) {
+    const dir = join(workersDir(admin), record.name);
+    const kubeconfig = join(dir, 'tenant-admin.conf');
+    await writeFile(kubeconfig, options.tenantKubeconfig, { mode: 0o600 });
+    const kubectl = (...args: string[]) =>
+      runCommand(options.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], { allowFailure: true });
+    const drained = await kubectl(
+      'drain',
+      record.name,
+      '--ignore-daemonsets',
+      '--delete-emptydir-data',
+      '--force',
+      '--timeout=60s',
+    );
+    options.report(drained.code === 0 ? `drained ${record.name}` : `drain: ${drained.stderr.trim()}`);
+    const deleted = await kubectl('delete', 'node', record.name, '--ignore-not-found', '--wait=true');
+    options.report(deleted.code === 0 ? `Node ${record.name} deleted` : `delete node: ${deleted.stderr.trim()}`);
+  }
+  await stopWorker(admin, record, { purge: true });
+  await syncTenantRoutes(admin, record.namespace, record.tenant);
+}
