@@ -19,8 +19,9 @@ import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastore-etcd.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
-import { pidFile, type StateLayout, stateLayout } from '../../src/cluster/state.ts';
+import { pidFile, type StateLayout, stateLayout, workerLayout } from '../../src/cluster/state.ts';
 import { DEMO_TENANT, hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS } from '../../src/cluster/up.ts';
+import { listWorkers } from '../../src/cluster/worker.ts';
 import { tenantKeyPrefix } from '../../src/datastore/etcd/access.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import type { CertificateAndKey } from '../../src/pki/certificates.ts';
@@ -455,8 +456,10 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     try {
       const down = await waitFor(
         async () => {
+          // The control plane's own readiness may fail first; within the DataStore check period the status
+          // names the DataStore as the cause.
           const ready = await readyCondition();
-          return ready?.status === 'False' ? ready : undefined;
+          return ready?.status === 'False' && ready.reason === 'DataStoreUnreachable' ? ready : undefined;
         },
         { timeoutMs: 30_000, intervalMs: 500, description: 'the demo tenant to say its DataStore is down' },
       );
@@ -478,8 +481,19 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
   }, async () => {
     const holder = await recordedPid(layout, 'mount-holder');
     const recorded = Object.values(await recordedProcesses()).filter((pid) => pid !== undefined);
-    const ours = identify([...processesOfInstance(layout, holder), ...processesMentioning(layout.root), ...recorded]);
+    const workers = (await listWorkers(layout)).map((worker) => workerLayout(layout, worker));
+    const workerProcesses = await Promise.all(
+      workers.map(async (box) => processesOfInstance(box, await recordedPid(box, 'mount-holder'))),
+    );
+    const ours = identify([
+      ...processesOfInstance(layout, holder),
+      ...workerProcesses.flat(),
+      ...processesMentioning(layout.root),
+      ...recorded,
+    ]);
     if (upSucceeded) {
+      assert.equal(workers.length, 1, 'up gave the demo tenant one worker');
+      assert.ok(workerProcesses[0]?.length, 'the worker runs before down');
       const owner = await recordedPid(layout, OWNER_PROCESS);
       assert.ok(owner !== undefined && ours.some(({ pid }) => pid === owner), 'the owner process runs before down');
       assert.ok((await recordedPid(layout, MANAGER_PROCESS)) !== undefined, 'the manager runs before down');
@@ -507,14 +521,16 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
       'nothing is mounted under the state dir',
     );
     const { stdout: netns } = await runCommand('ip', ['netns', 'list']);
-    assert.ok(!netns.includes(layout.names.netns), `network namespace ${layout.names.netns} is gone`);
     const { stdout: links } = await runCommand('ip', ['-o', 'link', 'show']);
-    assert.ok(!links.includes(layout.names.hostLink), `host link ${layout.names.hostLink} is gone`);
+    for (const box of [layout, ...workers]) {
+      assert.ok(!netns.includes(box.names.netns), `network namespace ${box.names.netns} is gone`);
+      assert.ok(!links.includes(box.names.hostLink), `host link ${box.names.hostLink} is gone`);
+      const leftCgroups = cgroupMountPoints(mountinfo).filter((hierarchy) =>
+        existsSync(join(hierarchy, box.names.cgroupRoot)),
+      );
+      assert.deepEqual(leftCgroups, [], `no ${box.names.cgroupRoot} cgroup is left`);
+    }
     assert.deepEqual(await hostIptablesLinesOf(layout.id), iptablesBefore, 'no iptables chain or rule of ours');
-    const leftCgroups = cgroupMountPoints(mountinfo).filter((hierarchy) =>
-      existsSync(join(hierarchy, layout.names.cgroupRoot)),
-    );
-    assert.deepEqual(leftCgroups, [], `no ${layout.names.cgroupRoot} cgroup is left`);
     assert.ok(existsSync(layout.root), 'down without --purge keeps the state dir');
 
     const purge = await kamaji('down', `--state-dir=${layout.root}`, '--purge');

@@ -64,6 +64,19 @@ function subjectAltNamesOf(certificate: X509Certificate): Set<string> {
  * Whether a stored leaf can be kept: it parses, matches its key, was issued by this CA, is not close to expiry,
  * and carries exactly the wanted names. Anything else (including a Secret edited by hand) is reissued.
  */
+/** The identity a client certificate carries (CN, and O as groups): a changed one is reissued. */
+function sameSubject(certificate: X509Certificate, request: CertificateRequest): boolean {
+  const fields = certificate.subject.split('\n').map((line) => line.split('='));
+  const values = (field: string) => fields.filter(([name]) => name === field).map(([, value]) => value ?? '');
+  const organizations = values('O').sort();
+  const wanted = [...(request.organizations ?? [])].sort();
+  return (
+    values('CN')[0] === request.commonName &&
+    organizations.length === wanted.length &&
+    organizations.every((value, index) => value === wanted[index])
+  );
+}
+
 function canKeep(
   existing: CertificateAndKey | undefined,
   ca: CertificateAndKey,
@@ -76,6 +89,7 @@ function canKeep(
     const certificate = new X509Certificate(existing.certificatePem);
     if (!certificate.checkIssued(new X509Certificate(ca.certificatePem))) return false;
     if (!certificate.checkPrivateKey(createPrivateKey(existing.privateKeyPem))) return false;
+    if (!sameSubject(certificate, request)) return false;
     const wanted = new Set(request.subjectAltNames ?? []);
     const actual = subjectAltNamesOf(certificate);
     return wanted.size === actual.size && [...wanted].every((name) => actual.has(name));

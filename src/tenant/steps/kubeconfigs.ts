@@ -2,6 +2,7 @@ import type { CertificateAndKey } from '../../pki/certificates.ts';
 import { buildKubeconfig, kubeconfigToYaml, readSingleKubeconfig } from '../../pki/kubeconfig.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
+import { CLUSTER_ADMINS_GROUP } from './kubeadm.ts';
 import {
   type DesiredSecret,
   keepOrIssue,
@@ -91,7 +92,10 @@ export async function desiredKubeconfigSecrets(
   const external = `https://${context.endpointAddress}:${context.endpointPort}`;
   const internal = `https://${context.name}.${context.namespace}.svc:${context.port}`;
   const local = `https://localhost:${context.port}`;
+  // As kubeadm ≥ 1.29: admin.conf is a cluster-admin by a binding (which the kubeadm phase creates), so it can be
+  // revoked; only super-admin.conf keeps system:masters, which bypasses authorization.
   const masters = ['system:masters'];
+  const admins = [CLUSTER_ADMINS_GROUP];
   return Promise.all([
     kubeconfigSecret(
       context,
@@ -99,8 +103,8 @@ export async function desiredKubeconfigSecrets(
       names.adminKubeconfigSecret,
       'admin-kubeconfig',
       [
-        { key: 'admin.conf', commonName: 'kubernetes-admin', organizations: masters, server: external },
-        { key: 'admin.svc', commonName: 'kubernetes-admin', organizations: masters, server: internal },
+        { key: 'admin.conf', commonName: 'kubernetes-admin', organizations: admins, server: external },
+        { key: 'admin.svc', commonName: 'kubernetes-admin', organizations: admins, server: internal },
         { key: 'super-admin.conf', commonName: 'kubernetes-super-admin', organizations: masters, server: external },
         { key: 'super-admin.svc', commonName: 'kubernetes-super-admin', organizations: masters, server: internal },
       ],
