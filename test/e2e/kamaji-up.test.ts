@@ -14,7 +14,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Etcd3 } from 'etcd3';
 import { parse } from 'yaml';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
-import { type CommandResult, runCommand } from '../../src/cluster/command.ts';
+import { runCommand } from '../../src/cluster/command.ts';
 import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastore-etcd.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
@@ -30,23 +30,14 @@ import { LABEL_TENANT } from '../../src/tenant/names.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { hostIptablesLinesOf } from '../support/host.ts';
+import { kamaji, printed } from '../support/kamaji-cli.ts';
 import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kamaji.js');
 const CONTROL_PLANE_CONTAINERS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 const SECOND_TENANT = { name: 'second', namespace: 'e2e-second', nodePort: 31444 } as const;
 /** Created through the demo tenant's API; it must survive an API server restart. */
 const KEPT = { namespace: 'e2e-data', name: 'kept', marker: `written-${Date.now()}` } as const;
 const NO_OP_UP_MAX_SECONDS = 5;
-
-/** The real CLI, as a user runs it; a failure is returned (not thrown) so that the test can show what it printed. */
-function kamaji(...args: string[]): Promise<CommandResult> {
-  return runCommand(process.execPath, [BIN, ...args], { allowFailure: true });
-}
-
-function printed(result: CommandResult): string {
-  return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
-}
 
 /** A GET with no client credentials at all (as `system:anonymous`), trusting only `caPem`. */
 function fetchAnonymously(url: string, caPem: string): Promise<{ status: number; body: string }> {

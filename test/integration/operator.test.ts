@@ -103,7 +103,7 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
     );
   });
 
-  test("the Deployment's kube-apiserver, given the Secrets, serves the TCP's version and its admin kubeconfig works", async () => {
+  test("the Deployment's kube-apiserver, given the Secrets, serves the TCP's version and its super-admin kubeconfig works", async () => {
     const tcp = await operator().readTenant('alpha');
     const port = tcp.spec.networkProfile?.port ?? 0;
     const deployment = await operator()
@@ -121,7 +121,9 @@ describe('kamaji manager on a real kube-apiserver and a shared etcd', () => {
       logFile: join(work, 'alpha-apiserver.log'),
     });
     // The cluster IP is not routed on this host: reach the same server on loopback, which the certificate also names.
-    const adminYaml = (await operator().secretsOf('alpha')).get('alpha-admin-kubeconfig')?.['admin.conf'] ?? '';
+    // super-admin.conf (system:masters): admin.conf is authorised by the kubeadm:cluster-admins binding, which the
+    // kubeadm phase creates in a tenant that runs as a Deployment, not in this hand-started API server.
+    const adminYaml = (await operator().secretsOf('alpha')).get('alpha-admin-kubeconfig')?.['super-admin.conf'] ?? '';
     const admin = new KubeConfig();
     admin.loadFromString(adminYaml.replace(/server: "?https:\/\/[^\n]+/, `server: "https://127.0.0.1:${port}"`));
     const version = await waitFor(() => admin.makeApiClient(VersionApi).getCode(), {

@@ -106,7 +106,7 @@ describe('a tenant control plane built from the Deployment runs against the shar
     }
 
     const admin = new KubeConfig();
-    admin.loadFromString(tenant.secrets.get(objectNames('alpha').adminKubeconfigSecret)?.['admin.conf'] ?? '');
+    admin.loadFromString(tenant.secrets.get(objectNames('alpha').adminKubeconfigSecret)?.['super-admin.conf'] ?? '');
     const version = await waitFor(() => admin.makeApiClient(VersionApi).getCode(), {
       timeoutMs: 60_000,
       intervalMs: 250,

@@ -66,7 +66,9 @@ function subjectAltNamesOf(certificate: X509Certificate): Set<string> {
  */
 /** The identity a client certificate carries (CN, and O as groups): a changed one is reissued. */
 function sameSubject(certificate: X509Certificate, request: CertificateRequest): boolean {
-  const fields = certificate.subject.split('\n').map((line) => line.split('='));
+  const fields = certificate.subject
+    .split('\n')
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]);
   const values = (field: string) => fields.filter(([name]) => name === field).map(([, value]) => value ?? '');
   const organizations = values('O').sort();
   const wanted = [...(request.organizations ?? [])].sort();

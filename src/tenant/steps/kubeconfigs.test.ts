@@ -60,3 +60,24 @@ test('a stored kubeconfig written with other quoting (or by another YAML writer)
   assert.doesNotMatch(existing.get('acme-admin-kubeconfig')?.['admin.conf'] ?? '', /"/);
   assert.deepEqual(await desiredKubeconfigSecrets(context, ca, existing, { rotate: false }), first);
 });
+
+test('admin.conf is a kubeadm:cluster-admins member (revocable by its binding); only super-admin.conf is system:masters; an old system:masters admin.conf is reissued', async () => {
+  const ca = await createCertificateAuthority('kubernetes', { validityDays: 10 });
+  const subjectOf = (yaml: string | undefined) =>
+    new X509Certificate(
+      Buffer.from((parse(yaml ?? '') as Kubeconfig).users[0]?.user['client-certificate-data'] ?? '', 'base64'),
+    ).subject;
+  const secrets = await desiredKubeconfigSecrets(context, ca, new Map(), { rotate: false });
+  const admin = secrets.find((secret) => secret.name === 'acme-admin-kubeconfig')?.data ?? {};
+  assert.equal(subjectOf(admin['admin.conf']), 'O=kubeadm:cluster-admins\nCN=kubernetes-admin');
+  assert.equal(subjectOf(admin['admin.svc']), 'O=kubeadm:cluster-admins\nCN=kubernetes-admin');
+  assert.equal(subjectOf(admin['super-admin.conf']), 'O=system:masters\nCN=kubernetes-super-admin');
+  // A tenant from before this change stored admin.conf with super-admin's system:masters certificate.
+  const old = { ...admin, 'admin.conf': admin['super-admin.conf'] ?? '' };
+  const again = await desiredKubeconfigSecrets(context, ca, new Map([['acme-admin-kubeconfig', old]]), {
+    rotate: false,
+  });
+  const reissued = again.find((secret) => secret.name === 'acme-admin-kubeconfig')?.data ?? {};
+  assert.match(subjectOf(reissued['admin.conf']), /O=kubeadm:cluster-admins/);
+  assert.equal(reissued['super-admin.conf'], admin['super-admin.conf'], 'super-admin.conf is kept');
+});

@@ -2,7 +2,6 @@ import type { CertificateAndKey } from '../../pki/certificates.ts';
 import { buildKubeconfig, kubeconfigToYaml, readSingleKubeconfig } from '../../pki/kubeconfig.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
-import { CLUSTER_ADMINS_GROUP } from './kubeadm.ts';
 import {
   type DesiredSecret,
   keepOrIssue,
@@ -10,6 +9,7 @@ import {
   type PkiOptions,
   type SecretText,
 } from './certificates.ts';
+import { CLUSTER_ADMINS_GROUP } from './kubeadm.ts';
 
 interface KubeconfigIdentity {
   key: string;
