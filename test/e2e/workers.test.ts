@@ -148,9 +148,7 @@ describe('tenant workers: kamaji up --workers 2', { skip: NEEDS_ROOT }, () => {
 
     const worker = (await listWorkers(layout)).find((w) => w.name === 'demo-worker-1');
     assert.ok(worker);
-    const kubelet = readSingleKubeconfig(
-      readFileSync(boxPath(workerLayout(layout, worker), '/etc/kubernetes', 'kubelet.conf'), 'utf8'),
-    );
+    const kubelet = readSingleKubeconfig(readFileSync(demoKubeconfig(), 'utf8'));
     // kubelet.conf names its certificate by file: a link to the pair the kubelet rotated into, absolute inside
     // the box, so it is followed by name in the box's directory on the host.
     const pki = boxPath(workerLayout(layout, worker), '/var/lib/kubelet', 'pki');
