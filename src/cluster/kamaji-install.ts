@@ -61,7 +61,18 @@ export function dataStoreObjects(datastore: DatastoreEtcd, name: string): { secr
   };
 }
 
-/** A tenant as a user would write it, reachable from the host on a node port. */
+/**
+ * konnectivity-server's port, also its node port (upstream exposes it on the tenant Service with nodePort = port):
+ * 300 below the API server's, so that tenants with neighbouring node ports never collide.
+ */
+export function konnectivityNodePort(nodePort: number): number {
+  return nodePort - 300;
+}
+
+/**
+ * A tenant as a user would write it, reachable from the host on a node port, with the three addons a cluster
+ * with workers needs: CoreDNS, kube-proxy and konnectivity.
+ */
 export function tenantControlPlaneManifest(name: string, namespace: string, nodePort: number): TenantControlPlane {
   return {
     apiVersion: API_VERSION,
@@ -71,6 +82,7 @@ export function tenantControlPlaneManifest(name: string, namespace: string, node
       controlPlane: { deployment: { replicas: 1 }, service: { serviceType: 'NodePort' } },
       kubernetes: { version: KUBERNETES_VERSION, kubelet: { cgroupfs: 'cgroupfs' } },
       networkProfile: { port: nodePort },
+      addons: { coreDNS: {}, kubeProxy: {}, konnectivity: { server: { port: konnectivityNodePort(nodePort) } } },
     },
   };
 }
