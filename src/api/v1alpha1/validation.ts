@@ -24,7 +24,12 @@ export interface FieldProblem {
 export const SUPPORTED_MINORS = { major: 1, oldest: 33, newest: 37 } as const;
 
 /** Containers Kamaji puts in the control-plane pod; an additional container cannot take their names. */
-export const MANAGED_CONTAINER_NAMES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+export const MANAGED_CONTAINER_NAMES = [
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'konnectivity-server',
+] as const;
 
 export interface ValidationContext {
   /** The version the control plane runs now (status.kubernetesResources.version.version), to check upgrades. */
