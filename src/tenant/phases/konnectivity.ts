@@ -16,7 +16,7 @@ export function konnectivitySecretNames(tcp: string): string[] {
 
 /**
  * The egress selector ConfigMap: applied (when its checksum annotation differs) while Konnectivity is enabled,
- * deleted when it is not and this TCP controls it. Returns its name and the checksum of its data.
+ * deleted when it is not and this TCP controls it (the owner reference covers a removal the status never recorded). Returns its name and the checksum of its data.
  */
 export async function reconcileEgressConfigMap(
   deps: Pick<PipelineDependencies, 'client'>,
@@ -25,6 +25,8 @@ export async function reconcileEgressConfigMap(
 ): Promise<{ name: string; checksum: string } | undefined> {
   const name = objectNames(context.name).konnectivityEgressConfigMap;
   const location = { namespace: context.namespace, name };
+  // No call for a tenant that never had it or whose removal was completed (the status says so once it is done).
+  if (!context.konnectivity && tcp.status?.addons?.konnectivity?.enabled !== true) return undefined;
   const live = await readObject<V1ConfigMap>(deps.client, builtinResources.configMap, location);
   if (!context.konnectivity) {
     if (live && isOwnedBy(live, tcp)) await deleteExactly(deps.client, builtinResources.configMap, live);
