@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -100,9 +100,9 @@ describe('konnectivity-server beside the tenant API server carries its traffic t
   test('an agent with a tenant token registers, and pod logs from a loopback kubelet come through it', async () => {
     const binaries = await ensureComponents(['kube-apiserver', 'konnectivity-server', 'konnectivity-agent']);
     const { etcd } = harness();
-    const [port, agentPort, adminPort, healthPort, agentAdminPort, agentHealthPort] = (await Promise.all(
-      Array.from({ length: 6 }, () => freePort()),
-    )) as [number, number, number, number, number, number];
+    const [port, agentPort, adminPort, healthPort] = (await Promise.all(
+      Array.from({ length: 4 }, () => freePort()),
+    )) as [number, number, number, number];
     const context = sampleContext({
       name: 'kappa',
       version: KUBERNETES_VERSION,
@@ -210,37 +210,61 @@ describe('konnectivity-server beside the tenant API server carries its traffic t
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: KONNECTIVITY_SERVER_USER }],
     });
-    const tokenRequest = JSON.parse(
-      await ok(
-        'POST',
-        `/api/v1/namespaces/${KONNECTIVITY_AGENT_NAMESPACE}/serviceaccounts/${KONNECTIVITY_AGENT_SERVICE_ACCOUNT}/token`,
-        {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          spec: { audiences: [KONNECTIVITY_SERVER_USER], expirationSeconds: 3600 },
-        },
-      ),
-    ) as { status: { token: string } };
-    const tokenFile = join(root, 'agent-token');
-    await writeFile(tokenFile, tokenRequest.status.token, { mode: 0o600 });
+    const writeToken = async (audience: string, file: string) => {
+      const answer = JSON.parse(
+        await ok(
+          'POST',
+          `/api/v1/namespaces/${KONNECTIVITY_AGENT_NAMESPACE}/serviceaccounts/${KONNECTIVITY_AGENT_SERVICE_ACCOUNT}/token`,
+          {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            spec: { audiences: [audience], expirationSeconds: 3600 },
+          },
+        ),
+      ) as { status: { token: string } };
+      await writeFile(file, answer.status.token, { mode: 0o600 });
+      return file;
+    };
     const caFile = join(root, 'etc/kubernetes/pki/ca.crt');
-
-    const agent = supervisor.start({
-      name: 'konnectivity-agent',
-      command: binaries.get('konnectivity-agent')?.path ?? '',
-      args: [
-        '--logtostderr=true',
-        `--ca-cert=${caFile}`,
-        '--proxy-server-host=127.0.0.1',
-        `--proxy-server-port=${agentPort}`,
-        `--admin-server-port=${agentAdminPort}`,
-        `--health-server-port=${agentHealthPort}`,
-        `--service-account-token-path=${tokenFile}`,
-        '--agent-identifiers=ipv4=127.0.0.1',
-      ],
-      logFile: log('konnectivity-agent'),
-    });
+    const startAgent = async (name: string, tokenFile: string) =>
+      supervisor.start({
+        name,
+        command: binaries.get('konnectivity-agent')?.path ?? '',
+        args: [
+          '--logtostderr=true',
+          `--ca-cert=${caFile}`,
+          '--proxy-server-host=127.0.0.1',
+          `--proxy-server-port=${agentPort}`,
+          `--admin-server-port=${await freePort()}`,
+          `--health-server-port=${await freePort()}`,
+          `--service-account-token-path=${tokenFile}`,
+          '--agent-identifiers=ipv4=127.0.0.1',
+        ],
+        logFile: log(name),
+      });
     const metrics = async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+
+    // A token of the right service account but for the tenant API server's audience: refused.
+    const impostor = await startAgent(
+      'agent-wrong-audience',
+      await writeToken('https://kubernetes.default.svc.cluster.local', join(root, 'wrong-token')),
+    );
+    await waitFor(
+      async () =>
+        /Client authentication failed.*is invalid for the target audiences \[\\"system:konnectivity-server\\"\]/.test(
+          await readFile(log('konnectivity-server'), 'utf8'),
+        )
+          ? true
+          : undefined,
+      { timeoutMs: 30_000, intervalMs: 250, description: 'konnectivity-server to refuse the wrong-audience token' },
+    );
+    assert.equal(metric(await metrics(), 'konnectivity_network_proxy_server_ready_backends') ?? 0, 0);
+    await supervisor.stop(impostor);
+
+    const agent = await startAgent(
+      'konnectivity-agent',
+      await writeToken(KONNECTIVITY_SERVER_USER, join(root, 'agent-token')),
+    );
     await waitFor(
       async () =>
         (metric(await metrics(), 'konnectivity_network_proxy_server_ready_backends') ?? 0) >= 1 ? true : undefined,
