@@ -46,7 +46,8 @@ function fakeClient(live?: Record<string, unknown>) {
         if (!live) throw new ApiError(404, 'not found');
         return live;
       }
-      if (method === 'DELETE') calls.push(JSON.stringify((options?.body as { preconditions?: unknown }).preconditions));
+      if (method === 'DELETE')
+        calls.push(JSON.stringify((options?.body as { preconditions?: unknown } | undefined)?.preconditions));
       return options?.body ?? {};
     },
   } as unknown as KubeClient;
