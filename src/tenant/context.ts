@@ -1,4 +1,4 @@
-import type { DefaultedDeploymentSpec } from '../api/v1alpha1/defaults.ts';
+import type { DefaultedDeploymentSpec, DefaultedKonnectivitySpec } from '../api/v1alpha1/defaults.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
 
 /**
@@ -33,4 +33,6 @@ export interface TenantContext {
     schema: string;
   };
   keyAlgorithm: KeyAlgorithm;
+  /** spec.addons.konnectivity.server with its defaults; absent when Konnectivity is not enabled. */
+  konnectivity?: DefaultedKonnectivitySpec['server'];
 }

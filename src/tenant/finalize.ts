@@ -3,12 +3,12 @@ import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
 import { mergePatch, readObject } from '../controller/apply.ts';
-import { builtinResources, hasStatus, type ResourceType, resourcePath } from '../controller/kube-client.ts';
+import { builtinResources, resourcePath } from '../controller/kube-client.ts';
 import type { ReconcileResult } from '../controller/work-queue.ts';
 import type { ConditionInput } from './conditions.ts';
 import { LABEL_TENANT } from './names.ts';
 import { TENANT_FINALIZER } from './phases/claim.ts';
-import { isOwnedBy } from './phases/owned.ts';
+import { deleteExactly, isOwnedBy } from './phases/owned.ts';
 import { type PipelineDependencies, RETRY_SOON_MS } from './phases/phase.ts';
 
 /** Where the tenant's data lives: from the status the claim wrote (the spec may have been edited since). */
@@ -86,28 +86,22 @@ export async function finalizeTenant(
 async function deleteOwnedObjects(deps: PipelineDependencies, tcp: TenantControlPlane): Promise<void> {
   const namespace = tcp.metadata.namespace ?? '';
   const labelSelector = `${LABEL_TENANT}=${tcp.metadata.name}`;
-  const types = [builtinResources.secret, builtinResources.deployment, builtinResources.service];
+  // The only ConfigMap is Konnectivity's egress selector configuration: no extra call for tenants without it.
+  const hadKonnectivity = tcp.spec.addons?.konnectivity !== undefined || tcp.status?.addons?.konnectivity !== undefined;
+  const types = [
+    builtinResources.secret,
+    ...(hadKonnectivity ? [builtinResources.configMap] : []),
+    builtinResources.deployment,
+    builtinResources.service,
+  ];
   await Promise.all(
     types.map(async (type) => {
       const list = await deps.client.request<{ items: KubernetesObject[] }>('GET', resourcePath(type, { namespace }), {
         query: { labelSelector },
       });
       await Promise.all(
-        list.items.filter((object) => isOwnedBy(object, tcp)).map((object) => deleteExactly(deps, type, object)),
+        list.items.filter((object) => isOwnedBy(object, tcp)).map((object) => deleteExactly(deps.client, type, object)),
       );
     }),
   );
-}
-
-/** Deletes this very object (its UID as a precondition), not one created meanwhile under its name. */
-async function deleteExactly(deps: PipelineDependencies, type: ResourceType, object: KubernetesObject): Promise<void> {
-  const location = { namespace: object.metadata?.namespace, name: object.metadata?.name };
-  await deps.client
-    .request('DELETE', resourcePath(type, location), {
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: object.metadata?.uid } },
-    })
-    .catch((error: unknown) => {
-      // Already gone, or replaced by another object of that name (a 409 on the precondition): not ours to delete.
-      if (!hasStatus(error, 404) && !hasStatus(error, 409)) throw error;
-    });
 }

@@ -17,6 +17,9 @@ export function objectNames(tcp: string) {
     schedulerKubeconfigSecret: `${tcp}-scheduler-kubeconfig`,
     datastoreConfigSecret: `${tcp}-datastore-config`,
     datastoreCertificateSecret: `${tcp}-datastore-certificate`,
+    konnectivityCertificateSecret: `${tcp}-konnectivity-certificate`,
+    konnectivityKubeconfigSecret: `${tcp}-konnectivity-kubeconfig`,
+    konnectivityEgressConfigMap: `${tcp}-konnectivity-egress-selector-configuration`,
   } as const;
 }
 

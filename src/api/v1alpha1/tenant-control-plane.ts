@@ -556,8 +556,10 @@ export const KonnectivitySpecSchema = object(
       {
         port: required(integer({ format: 'int32', description: 'Port konnectivity-server listens on for agents.' })),
         image: string({ default: DEFAULT_KONNECTIVITY_SERVER.image, description: 'Server image.' }),
-        version: string({ description: "Server image tag; derived from the tenant's Kubernetes version when unset." }),
-        extraArgs: array(string(), { description: 'Extra flags; they can override the ones Kamaji sets.' }),
+        version: string({ description: 'Server image tag; v0.34.0 when unset.' }),
+        extraArgs: array(string(), {
+          description: 'Extra flags for the server; the ones Kamaji sets (ports, certificates, socket) win.',
+        }),
         resources: kubernetesObject('io.k8s.api.core.v1.ResourceRequirements', {
           description: 'CPU and memory of the server.',
         }),

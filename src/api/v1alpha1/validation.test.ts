@@ -15,6 +15,30 @@ const withVersion = (version: string) => spec({ kubernetes: { version, kubelet: 
 const messages = (problems: { field: string; message: string }[]) => problems.map((p) => `${p.field}: ${p.message}`);
 
 describe('TenantControlPlane validation', () => {
+  test('the konnectivity agent port is free in the pod, and a node port with a NodePort Service', () => {
+    const konnectivity = (port: number, serviceType: 'ClusterIP' | 'NodePort', apiPort?: number) =>
+      messages(
+        validateTenantControlPlaneSpec(
+          spec({
+            controlPlane: { service: { serviceType } },
+            ...(apiPort ? { networkProfile: { port: apiPort } } : {}),
+            addons: { konnectivity: { server: { port } } },
+          }),
+        ),
+      );
+    assert.deepEqual(konnectivity(8132, 'ClusterIP'), []);
+    assert.deepEqual(konnectivity(31132, 'NodePort', 31443), []);
+    assert.deepEqual(konnectivity(8132, 'NodePort', 31443), [
+      'spec.addons.konnectivity.server.port: with a NodePort Service, 8132 is also the node port agents dial; choose one in 30000-32767',
+    ]);
+    assert.deepEqual(konnectivity(6443, 'ClusterIP'), [
+      'spec.addons.konnectivity.server.port: 6443 is the API server port (networkProfile.port); choose another port for the agents, e.g. 8132',
+    ]);
+    assert.deepEqual(konnectivity(8134, 'ClusterIP'), [
+      'spec.addons.konnectivity.server.port: 8134 is taken in the control-plane pod; choose another port for the agents, e.g. 8132',
+    ]);
+  });
+
   test('a plain spec has no problems', () => {
     assert.deepEqual(validateTenantControlPlaneSpec(spec()), []);
   });

@@ -9,6 +9,7 @@ import { cidrContains, parseCidr, parseIp } from '../../util/ip.ts';
 import type { DataStoreSpec } from './datastore.ts';
 import {
   DATASTORE_IDENTIFIER,
+  DEFAULT_API_PORT,
   type DeploymentSpec,
   type NetworkProfile,
   type TenantControlPlaneSpec,
@@ -24,7 +25,12 @@ export interface FieldProblem {
 export const SUPPORTED_MINORS = { major: 1, oldest: 33, newest: 37 } as const;
 
 /** Containers Kamaji puts in the control-plane pod; an additional container cannot take their names. */
-export const MANAGED_CONTAINER_NAMES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+export const MANAGED_CONTAINER_NAMES = [
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'konnectivity-server',
+] as const;
 
 export interface ValidationContext {
   /** The version the control plane runs now (status.kubernetesResources.version.version), to check upgrades. */
@@ -41,7 +47,42 @@ export function validateTenantControlPlaneSpec(
     ...duplicates(spec.kubernetes.kubelet.preferredAddressTypes ?? [], 'spec.kubernetes.kubelet.preferredAddressTypes'),
     ...networkProblems(spec.networkProfile ?? {}),
     ...deploymentProblems(spec.controlPlane.deployment ?? {}),
+    ...konnectivityProblems(spec),
   ];
+}
+
+/**
+ * Ports taken in the control-plane pod besides the API server's: konnectivity-server's admin and health ports, the
+ * controller-manager's and the scheduler's.
+ */
+const POD_PORTS = [8133, 8134, 10257, 10259];
+const NODE_PORT_RANGE = { min: 30000, max: 32767 };
+
+/**
+ * The agents' port of konnectivity-server: free in the pod, and (as upstream makes it the node port of a NodePort
+ * Service, where agents dial it) inside the node-port range.
+ */
+function konnectivityProblems(spec: TenantControlPlaneSpec): FieldProblem[] {
+  const port = spec.addons?.konnectivity?.server?.port;
+  if (port === undefined) return [];
+  const field = 'spec.addons.konnectivity.server.port';
+  const apiPort = spec.networkProfile?.port ?? DEFAULT_API_PORT;
+  if (port === apiPort || POD_PORTS.includes(port)) {
+    const taken = port === apiPort ? 'the API server port (networkProfile.port)' : 'taken in the control-plane pod';
+    return [{ field, message: `${port} is ${taken}; choose another port for the agents, e.g. 8132` }];
+  }
+  if (
+    spec.controlPlane.service.serviceType === 'NodePort' &&
+    (port < NODE_PORT_RANGE.min || port > NODE_PORT_RANGE.max)
+  ) {
+    return [
+      {
+        field,
+        message: `with a NodePort Service, ${port} is also the node port agents dial; choose one in ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`,
+      },
+    ];
+  }
+  return [];
 }
 
 /** User names every datastore backend keeps for itself (etcd's superuser; PostgreSQL's and MySQL's too). */

@@ -1,5 +1,6 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { tenantControlPlaneResource } from '../../api/v1alpha1/resources.ts';
+import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane.ts';
 import {
   CHECKSUM_ANNOTATION,
   checksum,
@@ -13,8 +14,10 @@ import type { TenantContext } from '../context.ts';
 import { ANNOTATION_ROTATE, LABEL_TENANT, objectNames, ownedLabels } from '../names.ts';
 import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '../steps/certificates.ts';
 import { desiredDatastoreSecrets } from '../steps/datastore.ts';
+import { desiredKonnectivitySecrets } from '../steps/konnectivity.ts';
 import { desiredKubeconfigSecrets } from '../steps/kubeconfigs.ts';
-import { owned } from './owned.ts';
+import { konnectivitySecretNames, konnectivityStatus, reconcileEgressConfigMap } from './konnectivity.ts';
+import { deleteExactly, isOwnedBy, owned } from './owned.ts';
 import type { Phase, PipelineDependencies, TenantReconcile } from './phase.ts';
 
 /** How long our own writes may take to show in the informers before a difference counts as a real change. */
@@ -33,6 +36,8 @@ interface Converged {
   /** Secret name → checksum of its data, for the status. */
   secretChecksums: Map<string, string>;
   podTemplateChecksum: string;
+  /** Konnectivity's egress selector ConfigMap, while it is enabled. */
+  egressConfigMap?: { name: string; checksum: string };
   at: number;
 }
 
@@ -69,12 +74,16 @@ export class SecretsPhase implements Phase {
     let requeueAfterMs = RENEWAL_CHECK_MS;
     if (rotate || !converged || freshness === 'stale') {
       const secrets = await this.applySecrets(reconcile, rotate);
+      const egressConfigMap = await reconcileEgressConfigMap(this.deps, tcp, context);
+      const mounted = secrets.map((secret) => [secret.name, secret.data]);
       converged = {
         contextChecksum,
         annotations: new Map(secrets.map((secret) => [secret.name, secret.annotation])),
         secretChecksums: new Map(secrets.map((secret) => [secret.name, checksum(secret.data)])),
-        // Any certificate or kubeconfig change must reach the pods: its checksum is part of the pod template.
-        podTemplateChecksum: checksum(secrets.map((secret) => [secret.name, secret.data])),
+        // Any certificate, kubeconfig or configuration change must reach the pods: its checksum is part of the pod
+        // template.
+        podTemplateChecksum: checksum(egressConfigMap ? [mounted, egressConfigMap.checksum] : mounted),
+        ...(egressConfigMap ? { egressConfigMap } : {}),
         at: this.now().getTime(),
       };
       this.converged.set(reconcile.key, converged);
@@ -85,6 +94,7 @@ export class SecretsPhase implements Phase {
     }
     reconcile.podTemplateChecksum = converged.podTemplateChecksum;
     reconcile.observe(secretStatus(reconcile.name, converged.secretChecksums));
+    reconcile.observe(konnectivitySecretStatus(tcp, context, converged));
     const renewal = new Date(converged.at + RENEWAL_CHECK_MS).toISOString();
     return {
       requeueAfterMs,
@@ -118,13 +128,14 @@ export class SecretsPhase implements Phase {
     rotate: boolean,
   ): Promise<(DesiredSecret & { annotation: string })[]> {
     const { tcp, context } = reconcile;
-    const existing = await this.ownedSecrets(reconcile);
+    const { existing, objects } = await this.ownedSecrets(reconcile);
     const options = { rotate, now: this.now() };
     const certificates = await desiredCertificateSecrets(context, existing, options);
     const caData = certificates.find((secret) => secret.name === objectNames(context.name).caSecret)?.data ?? {};
     const ca = { certificatePem: caData['ca.crt'] ?? '', privateKeyPem: caData['ca.key'] ?? '' };
-    const [kubeconfigs, storage] = await Promise.all([
+    const [kubeconfigs, konnectivity, storage] = await Promise.all([
       desiredKubeconfigSecrets(context, ca, existing, options),
+      context.konnectivity ? desiredKonnectivitySecrets(context, ca, existing, options) : [],
       desiredDatastoreSecrets({
         context,
         datastoreCa: reconcile.dataStore.ca,
@@ -133,9 +144,15 @@ export class SecretsPhase implements Phase {
         options,
       }),
     ]);
+    if (!context.konnectivity) {
+      // Disabled: its Secrets go, when this TCP controls them.
+      const stale = new Set(konnectivitySecretNames(context.name));
+      const ours = objects.filter((secret) => stale.has(secret.metadata?.name ?? '') && isOwnedBy(secret, tcp));
+      await Promise.all(ours.map((secret) => deleteExactly(this.deps.client, builtinResources.secret, secret)));
+    }
     const observed = this.deps.observed.secrets(context.namespace, context.name);
     return Promise.all(
-      [...certificates, ...kubeconfigs, ...storage].map(async (secret) => {
+      [...certificates, ...kubeconfigs, ...konnectivity, ...storage].map(async (secret) => {
         const desired = withChecksum<V1Secret>(
           owned(tcp, {
             apiVersion: 'v1',
@@ -145,7 +162,7 @@ export class SecretsPhase implements Phase {
               namespace: context.namespace,
               labels: ownedLabels(context.name, secret.component),
             },
-            type: 'Opaque',
+            type: secret.type ?? 'Opaque',
             data: Object.fromEntries(
               Object.entries(secret.data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
             ),
@@ -165,13 +182,16 @@ export class SecretsPhase implements Phase {
     );
   }
 
-  private async ownedSecrets(reconcile: TenantReconcile): Promise<Map<string, SecretText>> {
+  private async ownedSecrets(
+    reconcile: TenantReconcile,
+  ): Promise<{ existing: Map<string, SecretText>; objects: V1Secret[] }> {
     const list = await this.deps.client.request<{ items: V1Secret[] }>(
       'GET',
       resourcePath(builtinResources.secret, { namespace: reconcile.namespace }),
       { query: { labelSelector: `${LABEL_TENANT}=${reconcile.name}` } },
     );
-    return new Map(list.items.map((secret) => [secret.metadata?.name ?? '', decodeSecretData(secret)]));
+    const existing = new Map(list.items.map((secret) => [secret.metadata?.name ?? '', decodeSecretData(secret)]));
+    return { existing, objects: list.items };
   }
 
   private async clearRotateAnnotation(reconcile: TenantReconcile): Promise<void> {
@@ -209,7 +229,19 @@ function contextOf(reconcile: TenantReconcile, deps: PipelineDependencies): Tena
     kubeletPreferredAddressTypes: spec.kubernetes.kubelet.preferredAddressTypes,
     datastore: { endpoints: reconcile.dataStore.endpoints, schema: spec.dataStoreSchema },
     keyAlgorithm: deps.keyAlgorithm,
+    ...(spec.addons?.konnectivity ? { konnectivity: spec.addons.konnectivity.server } : {}),
   };
+}
+
+/** `status.addons.konnectivity`: enabled, the server's certificate and kubeconfig, the egress ConfigMap. */
+function konnectivitySecretStatus(tcp: TenantControlPlane, context: TenantContext, converged: Converged) {
+  const names = objectNames(context.name);
+  const ref = (name: string) => ({ secretName: name, checksum: converged.secretChecksums.get(name) ?? '' });
+  return konnectivityStatus(tcp, context.konnectivity !== undefined, {
+    certificate: ref(names.konnectivityCertificateSecret),
+    kubeconfig: ref(names.konnectivityKubeconfigSecret),
+    configMap: converged.egressConfigMap ?? { name: names.konnectivityEgressConfigMap, checksum: '' },
+  });
 }
 
 /** The status slices naming each Secret and the checksum of its data. */

@@ -1,7 +1,9 @@
 import { applyIfChanged } from '../../controller/apply.ts';
 import { builtinResources } from '../../controller/kube-client.ts';
 import { objectNames } from '../names.ts';
+import { KONNECTIVITY_SERVICE_PORT_NAME } from '../steps/konnectivity.ts';
 import { desiredService, observedEndpoint } from '../steps/service.ts';
+import { konnectivityStatus } from './konnectivity.ts';
 import { owned } from './owned.ts';
 import { Blocked, type Phase, type PipelineDependencies, RETRY_SOON_MS, type TenantReconcile } from './phase.ts';
 
@@ -27,6 +29,7 @@ export class ServicePhase implements Phase {
         additionalMetadata: service.additionalMetadata,
         loadBalancerSourceRanges: spec.networkProfile.loadBalancerSourceRanges,
         loadBalancerClass: spec.networkProfile.loadBalancerClass,
+        konnectivityPort: spec.addons?.konnectivity?.server.port,
       }),
     );
     const live = this.deps.observed.service(reconcile.namespace, names.service);
@@ -49,6 +52,17 @@ export class ServicePhase implements Phase {
       );
     }
     reconcile.endpoint = { service: current, ...endpoint };
+    const konnectivityPort = current.spec?.ports?.find((port) => port.name === KONNECTIVITY_SERVICE_PORT_NAME);
+    reconcile.observe(
+      konnectivityStatus(tcp, spec.addons?.konnectivity !== undefined, {
+        service: {
+          name: names.service,
+          namespace: reconcile.namespace,
+          port: konnectivityPort?.port ?? spec.addons?.konnectivity?.server.port ?? 0,
+          loadBalancer: current.status?.loadBalancer ?? {},
+        },
+      }),
+    );
     reconcile.observe({
       controlPlaneEndpoint: `${endpoint.address}:${endpoint.port}`,
       kubernetesResources: {

@@ -24,6 +24,8 @@ export type SecretText = Record<string, string>;
 export interface DesiredSecret {
   name: string;
   component: string;
+  /** The Secret's type; Opaque when unset. */
+  type?: string;
   data: SecretText;
 }
 

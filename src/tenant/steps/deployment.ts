@@ -1,46 +1,16 @@
-import type { V1Container, V1Deployment, V1Probe, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames, ownedLabels } from '../names.ts';
+import { mergeArgs } from './args.ts';
+import { konnectivityApiServerFlags, konnectivityPodParts } from './konnectivity.ts';
+import { KUBECONFIG_DIR, PKI_DIR, type PodPaths, podPaths, SECRET_FILE_MODE } from './pod-paths.ts';
 
-/** Where the Secrets appear inside the control-plane pod; kubeadm's layout. */
-export const PKI_DIR = '/etc/kubernetes/pki';
-export const KUBECONFIG_DIR = '/etc/kubernetes';
 const CONTROLLER_MANAGER_PORT = 10257;
 const SCHEDULER_PORT = 10259;
-/** rw-r--r--: the API takes file modes as decimal numbers, so 0644 is 420 (0o644), never the literal 0o420. */
-const SECRET_FILE_MODE = 0o644;
 
-/** File locations the component arguments refer to; tests point them at a temporary directory. */
-export interface PodPaths {
-  pki: string;
-  kubeconfigs: string;
-}
-
-const podPaths: PodPaths = { pki: PKI_DIR, kubeconfigs: KUBECONFIG_DIR };
-
-/** `--flag=value` pairs from an arguments list; bare flags get an empty value. */
-function parseFlags(args: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (const arg of args) {
-    const match = /^--?([^=]+)(?:=(.*))?$/s.exec(arg.trim());
-    if (match?.[1]) flags.set(match[1], match[2] ?? '');
-  }
-  return flags;
-}
-
-/**
- * Managed flags first, then the user's extra flags that do not override one of them: a managed flag always wins,
- * because certificate paths and the datastore prefix are what keep tenants apart.
- */
-export function mergeArgs(managed: Readonly<Record<string, string>>, extraArgs: readonly string[]): string[] {
-  const extra = parseFlags(extraArgs);
-  const args = Object.entries(managed).map(([flag, value]) => `--${flag}=${value}`);
-  for (const [flag, value] of extra) {
-    if (!(flag in managed)) args.push(value === '' ? `--${flag}` : `--${flag}=${value}`);
-  }
-  return args;
-}
+export { mergeArgs } from './args.ts';
+export { KUBECONFIG_DIR, PKI_DIR, type PodPaths } from './pod-paths.ts';
 
 export function apiServerFlags(context: TenantContext, paths: PodPaths = podPaths): Record<string, string> {
   const pki = paths.pki;
@@ -73,6 +43,7 @@ export function apiServerFlags(context: TenantContext, paths: PodPaths = podPath
     'service-cluster-ip-range': context.serviceCidr,
     'tls-cert-file': `${pki}/apiserver.crt`,
     'tls-private-key-file': `${pki}/apiserver.key`,
+    ...konnectivityApiServerFlags(context, paths),
   };
 }
 
@@ -190,7 +161,7 @@ export interface DeploymentInput {
 type Component = 'apiServer' | 'controllerManager' | 'scheduler';
 
 /** The control-plane containers, each with the user's resources, security context and extra volume mounts. */
-function componentContainers(context: TenantContext): V1Container[] {
+function componentContainers(context: TenantContext, konnectivityMounts: V1VolumeMount[]): V1Container[] {
   const spec = context.deployment;
   const registry = spec.registrySettings;
   const image = (name: string) => `${registry.registry}/${name}:${context.version}${registry.tagSuffix ?? ''}`;
@@ -219,7 +190,7 @@ function componentContainers(context: TenantContext): V1Container[] {
       ports: [{ name: 'kube-apiserver', containerPort: context.port, protocol: 'TCP' }],
       livenessProbe: livenessProbe('/livez', context.port),
       readinessProbe: readinessProbe('/readyz', context.port),
-      volumeMounts: [pkiMount],
+      volumeMounts: [pkiMount, ...konnectivityMounts],
     }),
     customised('controllerManager', {
       name: 'kube-controller-manager',
@@ -240,10 +211,14 @@ function componentContainers(context: TenantContext): V1Container[] {
   ];
 }
 
-/** The tenant control plane: kube-apiserver, kube-controller-manager and kube-scheduler in one pod. */
+/**
+ * The tenant control plane: kube-apiserver, kube-controller-manager and kube-scheduler in one pod, with
+ * konnectivity-server beside the API server when `spec.addons.konnectivity` is set.
+ */
 export function desiredDeployment({ context, podTemplateChecksum }: DeploymentInput): V1Deployment {
   const names = objectNames(context.name);
   const spec = context.deployment;
+  const konnectivity = konnectivityPodParts(context);
   const selector = ownedLabels(context.name, 'deployment');
   const optional = <K extends string, V>(key: K, value: V | undefined) =>
     (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
@@ -278,7 +253,11 @@ export function desiredDeployment({ context, podTemplateChecksum }: DeploymentIn
           ...optional('topologySpreadConstraints', spec.topologySpreadConstraints),
           ...optional('securityContext', spec.podSecurityContext),
           ...optional('initContainers', spec.additionalInitContainers),
-          containers: [...componentContainers(context), ...(spec.additionalContainers ?? [])],
+          containers: [
+            ...componentContainers(context, konnectivity.apiServerMounts),
+            ...konnectivity.containers,
+            ...(spec.additionalContainers ?? []),
+          ],
           volumes: [
             pkiVolume(context.name),
             kubeconfigVolume(
@@ -287,6 +266,7 @@ export function desiredDeployment({ context, podTemplateChecksum }: DeploymentIn
               'controller-manager.conf',
             ),
             kubeconfigVolume('scheduler-kubeconfig', names.schedulerKubeconfigSecret, 'scheduler.conf'),
+            ...konnectivity.volumes,
             ...(spec.additionalVolumes ?? []),
           ],
         },

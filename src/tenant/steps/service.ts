@@ -1,5 +1,6 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { objectNames, ownedLabels } from '../names.ts';
+import { konnectivityServicePort } from './konnectivity.ts';
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 
@@ -10,6 +11,8 @@ export interface ServiceInput {
   additionalMetadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
   loadBalancerSourceRanges?: readonly string[];
   loadBalancerClass?: string;
+  /** spec.addons.konnectivity.server.port, when Konnectivity is enabled: a second port, after the API server's. */
+  konnectivityPort?: number;
 }
 
 const NODE_PORT_RANGE = { min: 30000, max: 32767 };
@@ -33,7 +36,10 @@ export function desiredService(input: ServiceInput): V1Service {
     spec: {
       type: serviceType,
       selector: ownedLabels(tenant.name, 'deployment'),
-      ports: [{ name: 'kube-apiserver', protocol: 'TCP', port, targetPort: port, ...(nodePort ? { nodePort } : {}) }],
+      ports: [
+        { name: 'kube-apiserver', protocol: 'TCP', port, targetPort: port, ...(nodePort ? { nodePort } : {}) },
+        ...(input.konnectivityPort === undefined ? [] : [konnectivityServicePort(input.konnectivityPort, serviceType)]),
+      ],
       ...(serviceType === 'LoadBalancer' && input.loadBalancerSourceRanges?.length
         ? { loadBalancerSourceRanges: [...input.loadBalancerSourceRanges] }
         : {}),
