@@ -77,3 +77,32 @@ export function clusterRoleBinding(name: string, clusterRole: string, subjects: 
 export const serviceAccountSubject = (name: string) => ({ kind: 'ServiceAccount', name, namespace: KUBE_SYSTEM });
 export const groupSubject = (name: string) => ({ apiGroup: rbacGroup, kind: 'Group', name });
 export const userSubject = (name: string) => ({ apiGroup: rbacGroup, kind: 'User', name });
+
+/**
+ * Every kind of object each addon may create (the konnectivity agent is a DaemonSet or a Deployment): what is
+ * listed, by the addon's label, to find what it no longer wants. Namespaced kinds are looked for in kube-system only.
+ */
+export const ADDON_TYPES: Readonly<Record<AddonKey, readonly ResourceType[]>> = {
+  coreDNS: [
+    addonResources.serviceAccount,
+    addonResources.clusterRole,
+    addonResources.clusterRoleBinding,
+    addonResources.configMap,
+    addonResources.deployment,
+    addonResources.service,
+  ],
+  kubeProxy: [
+    addonResources.serviceAccount,
+    addonResources.clusterRoleBinding,
+    addonResources.role,
+    addonResources.roleBinding,
+    addonResources.configMap,
+    addonResources.daemonSet,
+  ],
+  konnectivity: [
+    addonResources.serviceAccount,
+    addonResources.clusterRoleBinding,
+    addonResources.daemonSet,
+    addonResources.deployment,
+  ],
+};
