@@ -46,11 +46,13 @@ function fakeTenant() {
   const objects = new Map<string, KubernetesObject>();
   const calls: string[] = [];
   let unreachable = false;
+  let refused = false;
   let uid = 0;
   const caller = {
     async request<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
       calls.push(`${method} ${path}`);
       if (unreachable) throw new Error(`${method} ${path}: connect ECONNREFUSED`);
+      if (refused) throw new ApiError(403, `${method} ${path}: forbidden`);
       if (method === 'PATCH') {
         const body = options.body as KubernetesObject;
         const existing = objects.get(path);
@@ -80,6 +82,9 @@ function fakeTenant() {
     phase: new AddonsPhase(deps, clients),
     down: () => {
       unreachable = true;
+    },
+    refuse: () => {
+      refused = true;
     },
   };
 }
@@ -186,4 +191,32 @@ test('an unreachable tenant: False TenantUnreachable naming the addon field, the
     assert.match(error.condition.message, /https:\/\/10\.0\.0\.5:31443/);
     return true;
   });
+});
+
+test('refused credentials: False ApplyFailed naming the Secret to delete', async () => {
+  const tenant = fakeTenant();
+  tenant.refuse();
+  await assert.rejects(tenant.phase.run(reconcileOf(specOf({ kubeProxy: {} }), 'Ready')), (error: unknown) => {
+    assert.ok(error instanceof Blocked);
+    assert.equal(error.condition.reason, 'ApplyFailed');
+    assert.match(error.condition.message, /spec\.addons\.kubeProxy could not be applied/);
+    assert.match(error.condition.message, /refused the super-admin\.conf credentials; delete Secret s/);
+    return true;
+  });
+});
+
+test('removing konnectivity deletes the agent objects and clears the agent, sa and clusterrolebinding status', async () => {
+  const tenant = fakeTenant();
+  const first = reconcileOf(specOf(ALL), 'Ready');
+  await tenant.phase.run(first);
+  const removed = reconcileOf(specOf({ coreDNS: {}, kubeProxy: {} }), 'Ready', first.status);
+  await tenant.phase.run(removed);
+  assert.equal(labelled(tenant.objects, 'konnectivity-agent'), 0);
+  assert.deepEqual(removed.status.addons?.konnectivity, {
+    enabled: false,
+    agent: null,
+    sa: null,
+    clusterrolebinding: null,
+  });
+  assert.equal(labelled(tenant.objects, 'coredns'), 6);
 });
