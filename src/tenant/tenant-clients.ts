@@ -7,8 +7,6 @@ import { objectNames } from './names.ts';
 import { Blocked, type TenantReconcile } from './phases/phase.ts';
 import { describeObject, type TenantObject } from './steps/objects.ts';
 
-export type { TenantObject };
-
 /**
  * Clients of tenant clusters' own API servers, for the phases that write objects into a tenant (kubeadm's join
  * objects, the addons): one per tenant, with its admin credentials, rebuilt when they change; and the way those
