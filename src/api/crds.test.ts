@@ -30,7 +30,13 @@ const ours = parseAllDocuments(customResourceDefinitionsYaml()).map((document) =
 
 /** Paths we add to upstream's schema on purpose; nothing else may be extra. */
 const ADDITIONS: Record<string, string[]> = {
-  'tenantcontrolplanes.kamaji.clastix.io': ['.status.conditions'],
+  'tenantcontrolplanes.kamaji.clastix.io': [
+    // What the addons phase applied in the tenant: while it matches, no call to the tenant (upstream re-applies).
+    '.status.addons.coreDNS.checksum',
+    '.status.addons.konnectivity.agent.checksum',
+    '.status.addons.kubeProxy.checksum',
+    '.status.conditions',
+  ],
   'datastores.kamaji.clastix.io': [],
   'kubeconfiggenerators.kamaji.clastix.io': [],
 };

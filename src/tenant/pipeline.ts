@@ -6,6 +6,7 @@ import { parseObjectKey } from '../controller/kube-client.ts';
 import type { ReconcileResult } from '../controller/work-queue.ts';
 import { type ConditionInput, setCondition } from './conditions.ts';
 import { finalizeTenant } from './finalize.ts';
+import { AddonsPhase } from './phases/addons.ts';
 import { ClaimPhase } from './phases/claim.ts';
 import { DataStorePhase } from './phases/datastore.ts';
 import { DeploymentPhase } from './phases/deployment.ts';
@@ -22,6 +23,7 @@ import { SecretsPhase } from './phases/secrets.ts';
 import { ServicePhase } from './phases/service.ts';
 import { ValidatePhase } from './phases/validate.ts';
 import { summarizeReady, unreachedConditions } from './ready.ts';
+import { TenantClients } from './tenant-clients.ts';
 import { fieldsHonouredCondition } from './unhonoured.ts';
 
 export { TENANT_FINALIZER } from './phases/claim.ts';
@@ -46,6 +48,8 @@ export class TenantPipeline {
 
   constructor(deps: PipelineDependencies) {
     this.deps = deps;
+    // One client per tenant for every phase that calls the tenant's own API server.
+    const tenantClients = new TenantClients(deps.client);
     this.phases = [
       new ClaimPhase(deps),
       new ValidatePhase(),
@@ -53,7 +57,8 @@ export class TenantPipeline {
       new ServicePhase(deps),
       new SecretsPhase(deps),
       new DeploymentPhase(deps),
-      new KubeadmPhase(deps),
+      new KubeadmPhase(deps, tenantClients),
+      new AddonsPhase(deps, tenantClients),
     ];
   }
 

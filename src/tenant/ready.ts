@@ -9,6 +9,7 @@ export const READY_INPUTS: readonly PhaseConditionType[] = [
   'CertificatesReady',
   'ControlPlaneAvailable',
   'KubeadmResourcesReady',
+  'AddonsReady',
 ];
 
 /**

@@ -22,13 +22,14 @@ test('FieldsHonoured lists each accepted field that is not acted on yet', () => 
     ...base,
     controlPlane: { service: { serviceType: 'LoadBalancer', allocateLoadBalancerNodePorts: false } },
     networkProfile: { allowAddressAsExternalIP: true },
-    addons: { coreDNS: {} },
+    // Acted on by the addons phase and the konnectivity server.
+    addons: { coreDNS: {}, kubeProxy: {}, konnectivity: { server: { port: 31132 } } },
   };
   const condition = fieldsHonouredCondition(spec);
   assert.equal(condition.status, 'False');
   assert.equal(condition.reason, 'NotImplementedYet');
   assert.equal(
     condition.message,
-    'accepted and kept, but not acted on yet: spec.addons.coreDNS, spec.controlPlane.service.allocateLoadBalancerNodePorts, spec.networkProfile.allowAddressAsExternalIP',
+    'accepted and kept, but not acted on yet: spec.controlPlane.service.allocateLoadBalancerNodePorts, spec.networkProfile.allowAddressAsExternalIP',
   );
 });

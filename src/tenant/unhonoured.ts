@@ -10,8 +10,6 @@ export function unhonouredFields(spec: TenantControlPlaneSpec): string[] {
   const network = spec.networkProfile;
   const writes = spec.writePermissions;
   const checks: [string, boolean][] = [
-    ['spec.addons.coreDNS', spec.addons?.coreDNS !== undefined],
-    ['spec.addons.kubeProxy', spec.addons?.kubeProxy !== undefined],
     ['spec.controlPlane.ingress', spec.controlPlane.ingress !== undefined],
     ['spec.controlPlane.gateway', spec.controlPlane.gateway !== undefined],
     [

@@ -239,7 +239,14 @@ function gatewayStatus(description: string) {
 }
 
 function addonStatus(description: string) {
-  return object({ enabled: required(boolean()), lastUpdate: lastUpdate() }, { description });
+  return object(
+    {
+      enabled: required(boolean()),
+      checksum: string({ description: 'Checksum of the objects applied in the tenant (not in upstream Kamaji).' }),
+      lastUpdate: lastUpdate(),
+    },
+    { description },
+  );
 }
 
 // ---- spec ----
@@ -835,7 +842,15 @@ export const TenantControlPlaneStatusSchema = object(
           {
             enabled: required(boolean()),
             agent: object(
-              { name: string(), namespace: string(), mode: string(), lastUpdate: lastUpdate() },
+              {
+                name: string(),
+                namespace: string(),
+                mode: string(),
+                checksum: string({
+                  description: 'Checksum of the agent objects applied in the tenant (not in upstream Kamaji).',
+                }),
+                lastUpdate: lastUpdate(),
+              },
               { description: 'The agent DaemonSet or Deployment.' },
             ),
             certificate: secretStatus('The server certificate.'),

@@ -55,7 +55,8 @@ export type PhaseConditionType =
   | 'EndpointReady'
   | 'CertificatesReady'
   | 'ControlPlaneAvailable'
-  | 'KubeadmResourcesReady';
+  | 'KubeadmResourcesReady'
+  | 'AddonsReady';
 
 /** A condition as a phase reports it; the pipeline adds the phase's type. */
 export type PhaseCondition = Omit<ConditionInput, 'type'>;

@@ -3,6 +3,9 @@ import { stringify } from 'yaml';
 import type { DefaultedTenantControlPlaneSpec } from '../../api/v1alpha1/defaults.ts';
 import { checksum } from '../../controller/apply.ts';
 import { builtinResources, type ResourceType } from '../../controller/kube-client.ts';
+import type { TenantObject } from './objects.ts';
+
+export { describeObject } from './objects.ts';
 
 /**
  * What `kubeadm join` (and `kubeadm token create --print-join-command`) needs in a tenant cluster: the objects
@@ -71,10 +74,7 @@ export function kubeadmSettings(
   };
 }
 
-export interface KubeadmObject {
-  type: ResourceType;
-  object: KubernetesObject;
-}
+export type KubeadmObject = TenantObject;
 
 /**
  * The checksum recorded in `status.kubeadmPhase.bootstrapToken.checksum`: of the settings, the CA (by the checksum
@@ -243,10 +243,4 @@ export function desiredKubeadmObjects(settings: KubeadmSettings, caCertificatePe
       user('system:anonymous'),
     ]),
   ];
-}
-
-/** `Kind namespace/name`, for messages. */
-export function describeObject({ type, object }: KubeadmObject): string {
-  const { namespace, name } = object.metadata ?? {};
-  return `${type.kind} ${namespace ? `${namespace}/` : ''}${name}`;
 }
