@@ -3,12 +3,9 @@ import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane
 import { hasStatus, resourcePath } from '../../controller/kube-client.ts';
 import { ADDON_TYPES, ADDONS, type AddonKey, addonChecksum, KUBE_SYSTEM, LABEL_ADDON } from '../steps/addons/common.ts';
 import { coreDNSObjects } from '../steps/addons/coredns.ts';
-import {
-  KONNECTIVITY_AGENT_NAME,
-  KONNECTIVITY_SERVER_IDENTITY,
-  konnectivityAgentObjects,
-} from '../steps/addons/konnectivity-agent.ts';
+import { KONNECTIVITY_AGENT_NAME, konnectivityAgentObjects } from '../steps/addons/konnectivity-agent.ts';
 import { kubeProxyObjects } from '../steps/addons/kube-proxy.ts';
+import { KONNECTIVITY_SERVER_USER } from '../steps/konnectivity.ts';
 import { describeObject, type TenantObject } from '../steps/objects.ts';
 import {
   applyInTenant,
@@ -158,7 +155,7 @@ export class AddonsPhase implements Phase {
               lastUpdate,
             },
             sa: { name: KONNECTIVITY_AGENT_NAME, namespace: KUBE_SYSTEM, lastUpdate },
-            clusterrolebinding: { name: KONNECTIVITY_SERVER_IDENTITY, lastUpdate },
+            clusterrolebinding: { name: KONNECTIVITY_SERVER_USER, lastUpdate },
           },
         },
       };

@@ -73,7 +73,7 @@ test('the server container: image, command, upstream flags, extraArgs merged wit
   );
   const server = pod?.containers[3];
   assert.equal(server?.image, 'registry.k8s.io/kas-network-proxy/proxy-server:v0.33.1');
-  assert.deepEqual(server?.command, ['proxy-server']);
+  assert.deepEqual(server?.command, ['/proxy-server']);
   assert.deepEqual(server?.args, [
     '--logtostderr=true',
     '--uds-name=/run/konnectivity/konnectivity-server.socket',

@@ -1,6 +1,7 @@
 import type { V1ConfigMap, V1Container, V1ServicePort, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { CertificateAndKey } from '../../pki/certificates.ts';
 import { buildKubeconfig, kubeconfigToYaml } from '../../pki/kubeconfig.ts';
+import { KONNECTIVITY_VERSION } from '../../toolchain/versions.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames, ownedLabels } from '../names.ts';
 import { mergeArgs } from './args.ts';
@@ -20,10 +21,10 @@ import { type PodPaths, podPaths, SECRET_FILE_MODE } from './pod-paths.ts';
  */
 
 /** The server image tag when `server.version` is unset (the agent uses the same one). */
-export const KONNECTIVITY_DEFAULT_VERSION = 'v0.34.0';
+export const KONNECTIVITY_DEFAULT_VERSION = KONNECTIVITY_VERSION;
 export const KONNECTIVITY_SERVER_CONTAINER = 'konnectivity-server';
-/** The binary, found on the image's PATH (/usr/local/bin). Upstream's own image has it at /proxy-server. */
-export const KONNECTIVITY_SERVER_COMMAND = 'proxy-server';
+/** Where upstream's image has the binary (and ours too), so either image works. */
+export const KONNECTIVITY_SERVER_COMMAND = '/proxy-server';
 /** User (certificate CN) of the server's kubeconfig and the audience of the agents' tokens. */
 export const KONNECTIVITY_SERVER_USER = 'system:konnectivity-server';
 export const KONNECTIVITY_AGENT_NAMESPACE = 'kube-system';

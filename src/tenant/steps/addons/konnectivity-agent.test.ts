@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DefaultedKonnectivitySpec } from '../../../api/v1alpha1/defaults.ts';
+import { KONNECTIVITY_DEFAULT_VERSION } from '../konnectivity.ts';
 import { describeObject } from '../objects.ts';
 import { LABEL_ADDON } from './common.ts';
-import {
-  KONNECTIVITY_DEFAULT_VERSION,
-  konnectivityAgentArgs,
-  konnectivityAgentImage,
-  konnectivityAgentObjects,
-} from './konnectivity-agent.ts';
+import { konnectivityAgentArgs, konnectivityAgentImage, konnectivityAgentObjects } from './konnectivity-agent.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the test walks plain objects freely
 type Loose = Record<string, any>;
@@ -83,7 +79,7 @@ test("the pod: the projected token of the server's audience, HOST_IP, toleration
   assert.deepEqual(pod.containers[0].env, [
     { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
   ]);
-  assert.deepEqual(pod.containers[0].command, ['proxy-agent']);
+  assert.deepEqual(pod.containers[0].command, ['/proxy-agent']);
   assert.equal(pod.serviceAccountName, 'konnectivity-agent');
   assert.equal(pod.priorityClassName, 'system-cluster-critical');
   assert.equal(pod.hostNetwork, true);

@@ -1,7 +1,7 @@
 import type { KubernetesObject, V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { DefaultedKonnectivitySpec } from '../../../api/v1alpha1/defaults.ts';
-import { KONNECTIVITY_VERSION } from '../../../toolchain/versions.ts';
 import { mergeArgs } from '../deployment.ts';
+import { KONNECTIVITY_DEFAULT_VERSION, KONNECTIVITY_SERVER_USER } from '../konnectivity.ts';
 import type { TenantObject } from '../objects.ts';
 import {
   addonResources,
@@ -20,14 +20,10 @@ import {
  * audience `system:konnectivity-server`; the server checks it with a TokenReview as User `system:konnectivity-server`.
  */
 
-/** The agent and server image tag when `agent.version` / `server.version` are unset (the toolchain's). */
-export const KONNECTIVITY_DEFAULT_VERSION = KONNECTIVITY_VERSION;
 /** Name of the agent's ServiceAccount, DaemonSet or Deployment, and its `k8s-app` label, in kube-system. */
 export const KONNECTIVITY_AGENT_NAME = 'konnectivity-agent';
-/** The audience of the agents' tokens, the server's user name and the ClusterRoleBinding letting it review them. */
-export const KONNECTIVITY_SERVER_IDENTITY = 'system:konnectivity-server';
-/** The agent binary in the image (found on PATH). */
-export const KONNECTIVITY_AGENT_COMMAND = 'proxy-agent';
+/** Where upstream's image has the binary (and ours too), so either image works. */
+export const KONNECTIVITY_AGENT_COMMAND = '/proxy-agent';
 const TOKEN_DIR = '/var/run/secrets/tokens';
 const TOKEN_NAME = 'konnectivity-agent-token';
 const HEALTH_PORT = 8134;
@@ -72,7 +68,7 @@ function podTemplate(konnectivity: DefaultedKonnectivitySpec, endpoint: { addres
               {
                 serviceAccountToken: {
                   path: TOKEN_NAME,
-                  audience: KONNECTIVITY_SERVER_IDENTITY,
+                  audience: KONNECTIVITY_SERVER_USER,
                   expirationSeconds: 3600,
                 },
               },
@@ -133,9 +129,7 @@ export function konnectivityAgentObjects(
 ): TenantObject[] {
   return labelled('konnectivity', [
     serviceAccount(KONNECTIVITY_AGENT_NAME),
-    clusterRoleBinding(KONNECTIVITY_SERVER_IDENTITY, 'system:auth-delegator', [
-      userSubject(KONNECTIVITY_SERVER_IDENTITY),
-    ]),
+    clusterRoleBinding(KONNECTIVITY_SERVER_USER, 'system:auth-delegator', [userSubject(KONNECTIVITY_SERVER_USER)]),
     konnectivityAgentWorkload(konnectivity, endpoint),
   ]);
 }
