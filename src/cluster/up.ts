@@ -140,7 +140,7 @@ export async function bringUp(
   const summary: UpSummary = {
     stateDir: layout.root,
     adminKubeconfig: hostKubeconfigPath(layout),
-    tenantCommand: `kubectl --kubeconfig <(npx kamaji kubeconfig ${DEMO_TENANT.name} --state-dir ${layout.root}) get ns`,
+    tenantCommand: `kubectl --kubeconfig <(npx kamaji kubeconfig ${DEMO_TENANT.name} --state-dir ${layout.root}) get nodes`,
   };
   await runSteps(
     [
