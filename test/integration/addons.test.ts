@@ -83,7 +83,10 @@ describe('addons in a tenant cluster, from spec.addons', () => {
     supervisor.start({
       name: 'tenant-kube-apiserver',
       command: binaries.get('kube-apiserver')?.path ?? '',
-      args: container.args.map((arg) => arg.replaceAll('=/etc/kubernetes', `=${root}/etc/kubernetes`)),
+      // Without konnectivity-server beside it (konnectivity-server.test.ts runs that path): no egress selector.
+      args: container.args
+        .filter((arg) => !arg.startsWith('--egress-selector-config-file='))
+        .map((arg) => arg.replaceAll('=/etc/kubernetes', `=${root}/etc/kubernetes`)),
       logFile: join(root, 'kube-apiserver.log'),
     });
     const admin = (await operator().secretsOf('dns')).get(objectNames('dns').adminKubeconfigSecret)?.[

@@ -152,7 +152,7 @@ describe('konnectivity-server beside the tenant API server carries its traffic t
 
     // The tenant API as its admin, over TLS verified with the tenant CA.
     const admin = readSingleKubeconfig(
-      tenant.secrets.get(objectNames('kappa').adminKubeconfigSecret)?.['admin.conf'] ?? '',
+      tenant.secrets.get(objectNames('kappa').adminKubeconfigSecret)?.['super-admin.conf'] ?? '',
     );
     assert.ok(admin);
     const call = (method: string, path: string, body?: unknown) =>
