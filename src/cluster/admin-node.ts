@@ -89,19 +89,10 @@ export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNo
     })(),
   ]);
   step(`containerd and the registry (${registryAddress(layout)}) answering`);
-  const { built, imported, pushed } = await publishImages(
-    layout,
-    imageSpecs.filter((spec) => NODE_IMAGES.includes(spec.reference)),
-    { importIntoContainerd: true },
-  );
-  step(`node images: ${built.length} built, ${imported.length} imported, ${pushed.length} pushed`);
-  // The rest are only ever pulled by pods through the mirror: pushed while kubeadm runs, awaited before returning.
-  const others = publishImages(
-    layout,
-    imageSpecs.filter((spec) => !NODE_IMAGES.includes(spec.reference)),
-    { importIntoContainerd: false },
-  );
-  others.catch(() => undefined);
+  // kubeadm's images are imported into containerd before anything else (the control plane never waits on the
+  // registry); all of them are pushed to the registry meanwhile, awaited before returning.
+  const { imported, pushed } = await publishImages(layout, imageSpecs, (reference) => NODE_IMAGES.includes(reference));
+  step(`images kubeadm uses imported (${imported.length} new)`);
   if (!kubeadmInitialized(layout)) {
     await kubeadmInit(
       box,
@@ -118,8 +109,7 @@ export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNo
     await startKubeProxy(box, options.supervisor, { kubeadm: path('kubeadm'), kubeProxy: path('kube-proxy') });
     step('kube-proxy started');
   }
-  const rest = await others;
-  step(`other images: ${rest.built.length} built, ${rest.pushed.length} pushed to ${registryAddress(layout)}`);
+  step(`images in the registry ${registryAddress(layout)} (${(await pushed).length} new)`);
   return { layout, box, kubeconfigPath: adminKubeconfigPath(layout) };
 }
 

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { cacheRoot } from '../toolchain/cache.ts';
 import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
 import { runCommand } from './command.ts';
 import {
@@ -13,7 +13,7 @@ import {
   kubernetesImage,
   PAUSE_IMAGE,
 } from './image-references.ts';
-import { binaryImage, buildImage, type ImageEntry, type ImageSpec, importedImages, importImages } from './images.ts';
+import { binaryImage, cachedImage, type ImageEntry, type ImageSpec, importedImages, importImages } from './images.ts';
 import { pushImage, registryAddress, registryManifestDigest } from './registry.ts';
 import type { StateLayout } from './state.ts';
 
@@ -152,70 +152,40 @@ export const NODE_IMAGES: readonly string[] = [
   PAUSE_IMAGE,
 ];
 
-/**
- * What an image is made of, cheaply: the spec with each host file's size, mtime and mode in place of its content.
- * The same key means the same image (the archives are deterministic), so it need not be built to know its digest.
- */
-export async function imageSourceKey(spec: ImageSpec): Promise<string> {
-  const entries = await Promise.all(
-    spec.entries.map(async (entry) => {
-      if (entry.type !== 'host-file') return entry.type === 'file' ? { ...entry, content: sha(entry.content) } : entry;
-      const info = await stat(entry.source);
-      return { ...entry, size: info.size, mtime: info.mtimeMs, sourceMode: info.mode, inode: info.ino };
-    }),
-  );
-  return sha(Buffer.from(JSON.stringify({ reference: spec.reference, entrypoint: spec.entrypoint, entries })));
-}
-
-const sha = (content: Buffer): string => createHash('sha256').update(content).digest('hex');
-
-/** One small file per image (parallel runs never write the same one): its source key and manifest digest. */
-function digestRecordFile(layout: StateLayout, reference: string): string {
-  return join(layout.dirs.images, `${reference.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
-}
-
 export interface PublishedImages {
-  built: string[];
+  /** The images `importNow` selects, imported into the node's containerd (those not there already). */
   imported: string[];
-  pushed: string[];
+  /** Settles once every image is in the registry: the references pushed. */
+  pushed: Promise<string[]>;
 }
 
 /**
- * Puts each image in the instance's registry and, with `importInto` true, in the node's containerd too. An image is
- * built only when a destination lacks it, judged by the digest recorded for the same sources; a fresh state dir
- * or changed sources build it again.
+ * Imports the images `importNow` selects into the node's containerd, then returns while every image is pushed
+ * to the instance's registry (`pushed`). An image is built only when the machine's image cache lacks it, and
+ * read from the cache only when a destination lacks it.
  */
 export async function publishImages(
   layout: StateLayout,
   specs: readonly ImageSpec[],
-  options: { importIntoContainerd: boolean },
+  importNow: (reference: string) => boolean,
+  cacheDir = cacheRoot(),
 ): Promise<PublishedImages> {
   const address = registryAddress(layout);
-  const present = options.importIntoContainerd ? await importedImages(layout) : new Map<string, string>();
-  await mkdir(layout.dirs.images, { recursive: true });
-  const result: PublishedImages = { built: [], imported: [], pushed: [] };
-  await Promise.all(
-    specs.map(async (spec) => {
-      const key = await imageSourceKey(spec);
-      const file = digestRecordFile(layout, spec.reference);
-      const record = await readFile(file, 'utf8').then(
-        (text) => JSON.parse(text) as { key: string; digest: string },
-        () => undefined,
-      );
-      const digest = record?.key === key ? record.digest : undefined;
-      if (
-        digest !== undefined &&
-        (!options.importIntoContainerd || present.get(spec.reference) === digest) &&
-        (await registryManifestDigest(address, spec.reference)) === digest
-      ) {
-        return;
-      }
-      const image = await buildImage(spec);
-      result.built.push(spec.reference);
-      if (options.importIntoContainerd) result.imported.push(...(await importImages(layout, [image], present)));
-      if (await pushImage(address, image)) result.pushed.push(spec.reference);
-      await writeFile(file, JSON.stringify({ key, digest: image.manifest.digest }));
-    }),
-  );
-  return result;
+  const cached = (spec: ImageSpec) => cachedImage(spec, cacheDir);
+  const nodeBuilds = await Promise.all(specs.filter((spec) => importNow(spec.reference)).map(cached));
+  const present = await importedImages(layout);
+  const missing = nodeBuilds.filter((build) => present.get(build.reference) !== build.digest);
+  const imported = await importImages(layout, await Promise.all(missing.map((build) => build.load())), present);
+  const pushed = (async () => {
+    const others = await Promise.all(specs.filter((spec) => !importNow(spec.reference)).map(cached));
+    const results = await Promise.all(
+      [...nodeBuilds, ...others].map(async (build) => {
+        if ((await registryManifestDigest(address, build.reference)) === build.digest) return [];
+        return (await pushImage(address, await build.load())) ? [build.reference] : [];
+      }),
+    );
+    return results.flat();
+  })();
+  pushed.catch(() => undefined);
+  return { imported, pushed };
 }

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { binaryImage, buildImage, layerEntries, ociLayout } from './images.ts';
+import { binaryImage, buildImage, cachedImage, layerEntries, ociLayout } from './images.ts';
 
 const run = promisify(execFile);
 const digest = (content: Buffer) => `sha256:${createHash('sha256').update(content).digest('hex')}`;
@@ -111,4 +111,34 @@ test('layer members: the given ones, /tmp and every missing parent, sorted, each
       ]),
     /\/lib is not a directory/,
   );
+});
+
+test('the image cache: built once per set of sources, then read back with the same digest and blobs', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-image-cache-'));
+  try {
+    const binary = join(dir, 'tool');
+    await writeFile(binary, 'one\n');
+    const spec = binaryImage('docker.io/kamaji/tool:v1', binary);
+    const first = await cachedImage(spec, join(dir, 'cache'));
+    const built = await first.load();
+    assert.equal(built.manifest.digest, first.digest);
+    const records = (await readdir(join(dir, 'cache', 'images'))).filter((name) => name.endsWith('.json'));
+    assert.equal(records.length, 1, 'one record');
+
+    const again = await cachedImage(spec, join(dir, 'cache'));
+    assert.equal(again.digest, first.digest);
+    const loaded = await again.load();
+    assert.deepEqual(
+      loaded.blobs.map((blob) => blob.content),
+      built.blobs.map((blob) => blob.content),
+    );
+    assert.deepEqual(loaded.manifest.content, built.manifest.content);
+
+    await writeFile(binary, 'two\n');
+    await utimes(binary, new Date(), new Date(Date.now() + 5_000));
+    const changed = await cachedImage(spec, join(dir, 'cache'));
+    assert.notEqual(changed.digest, first.digest, 'changed sources make another image');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -185,6 +185,91 @@ export async function buildImage(spec: ImageSpec): Promise<OciImage> {
   const layerGzip = await promisify(gzip)(layerTar, { level: constants.Z_BEST_SPEED });
   return ociImage(spec.reference, spec.entrypoint, layerTar, layerGzip);
 }
+
+/**
+ * What an image is made of, cheaply: the spec with each host file's size, mtime, inode and mode in place of its
+ * content. The same key means the same image (the archives are deterministic).
+ */
+export async function imageSourceKey(spec: ImageSpec): Promise<string> {
+  const entries = await Promise.all(
+    spec.entries.map(async (entry) => {
+      if (entry.type === 'file') return { ...entry, content: sha256(entry.content) };
+      if (entry.type !== 'host-file') return entry;
+      const info = await stat(entry.source);
+      return { ...entry, size: info.size, mtime: info.mtimeMs, inode: info.ino, sourceMode: info.mode };
+    }),
+  );
+  return sha256(Buffer.from(JSON.stringify({ reference: spec.reference, entrypoint: spec.entrypoint, entries })));
+}
+
+/** An image whose digest is known; its blobs are read (or built) only when `load` is called. */
+export interface ImageBuild {
+  reference: string;
+  digest: string;
+  load: () => Promise<OciImage>;
+}
+
+interface CachedImageRecord {
+  manifest: Omit<Blob, 'content'>;
+  blobs: Omit<Blob, 'content'>[];
+}
+
+/**
+ * The image a spec makes, from the machine's image cache (`<cache>/images`: `<source key>.json` naming the blobs,
+ * `blobs/sha256/<hex>`) when the same sources were built before by any instance, else built and cached. Building
+ * (gzip above all) is most of the cost of images: every later `up` and every other instance skips it.
+ */
+export async function cachedImage(spec: ImageSpec, cacheDir = cacheRoot()): Promise<ImageBuild> {
+  const dir = join(cacheDir, 'images');
+  const recordPath = join(dir, `${await imageSourceKey(spec)}.json`);
+  const blobPath = (digest: string) => join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  const build = async (): Promise<OciImage> => {
+    const image = await buildImage(spec);
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    // Each file appears in one rename: a reader (another instance) sees all of it or nothing.
+    const place = async (path: string, content: Buffer) => {
+      const temporary = `${path}.${process.pid}.${Math.random().toString(16).slice(2)}`;
+      await writeFile(temporary, content);
+      await rename(temporary, path);
+    };
+    for (const part of [...image.blobs, image.manifest]) await place(blobPath(part.digest), part.content);
+    const record: CachedImageRecord = {
+      manifest: withoutContent(image.manifest),
+      blobs: image.blobs.map(withoutContent),
+    };
+    await place(recordPath, Buffer.from(JSON.stringify(record)));
+    return image;
+  };
+  const record = await readFile(recordPath, 'utf8').then(
+    (text) => JSON.parse(text) as CachedImageRecord,
+    () => undefined,
+  );
+  if (!record) {
+    const image = await build();
+    return { reference: spec.reference, digest: image.manifest.digest, load: async () => image };
+  }
+  const read = async (part: Omit<Blob, 'content'>): Promise<Blob> => ({
+    ...part,
+    content: await readFile(blobPath(part.digest)),
+  });
+  return {
+    reference: spec.reference,
+    digest: record.manifest.digest,
+    load: async () => {
+      try {
+        return {
+          reference: spec.reference,
+          manifest: await read(record.manifest),
+          blobs: await Promise.all(record.blobs.map(read)),
+        };
+      } catch {
+        return build();
+      }
+    },
+  };
+}
+
+const withoutContent = ({ mediaType, digest, size }: Blob) => ({ mediaType, digest, size });
 
 /** Digest of each image in containerd's k8s.io namespace, by name. */
 export async function importedImages(layout: StateLayout): Promise<Map<string, string>> {
