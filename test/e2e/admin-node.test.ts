@@ -245,6 +245,9 @@ describe('admin node: kubeadm init in a node box, as root', { skip: NEEDS_ROOT }
       );
     assert.equal(await get('/'), 'http-echo');
     assert.equal(await get(`/get?url=http://${service.spec?.clusterIP}:${HTTP_ECHO_PORT}/`), 'http-echo');
+    // The pod's resolver: its own name comes from the kubelet's /etc/hosts (CoreDNS is not deployed here).
+    const pod = await api.readNamespacedPod({ namespace: 'default', name: 'http-echo' });
+    assert.equal(await get('/dns?name=http-echo'), pod.status?.podIP);
   });
 
   test("the kube-proxy image's iptables sees the node's rules (same nf_tables backend); CoreDNS runs", async () => {
