@@ -52,7 +52,8 @@ export interface AdminNode {
 
 /**
  * Brings the admin node up, or completes one that is partly up: box, containerd, images, `kubeadm init` (once per
- * state dir) with the kubelet, and kube-proxy. Returns once kubeadm is done; the node turns Ready shortly after.
+ * state dir) with the kubelet, and kube-proxy, and the registry. Returns once kubeadm is done and every image is in
+ * the registry; the node turns Ready shortly after.
  * On failure, whatever did start keeps running: `stopAdminNode` takes it down.
  */
 export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNode> {
@@ -62,14 +63,7 @@ export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNo
   const binaries = await ensureComponents([...ADMIN_NODE_COMPONENTS]);
   const path = (name: string) => binaries.get(name)!.path;
   const [pause, httpEcho] = await Promise.all([ensureOwnProgram('pause'), ensureOwnProgram('http-echo')]);
-  const imageSpecs = await clusterImageSpecs({
-    ...(Object.fromEntries(IMAGE_COMPONENTS.map((name) => [name, path(name)])) as Record<
-      (typeof IMAGE_COMPONENTS)[number],
-      string
-    >),
-    pause,
-    httpEcho,
-  });
+  const imageSpecs = await clusterImageSpecs(path, { pause, httpEcho });
   const layout = stateLayout(options.stateDir);
   const status = await adminNodeStatus(layout);
   if (!status.boxExists && Object.values(status.processes).some((pid) => pid !== undefined)) {

@@ -112,20 +112,21 @@ export type ImageComponent = (typeof IMAGE_COMPONENTS)[number];
 
 /** Every image of the local cluster, from the toolchain's binaries and our own programs. */
 export async function clusterImageSpecs(
-  binaries: Readonly<Record<ImageComponent, string>> & { pause: string; httpEcho: string },
+  toolchainBinary: (component: ImageComponent) => string,
+  own: { pause: string; httpEcho: string },
 ): Promise<ImageSpec[]> {
   return [
     ...(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const).map((name) =>
-      binaryImage(kubernetesImage(name, KUBERNETES_VERSION), binaries[name], name),
+      binaryImage(kubernetesImage(name, KUBERNETES_VERSION), toolchainBinary(name), name),
     ),
-    binaryImage(ETCD_IMAGE, binaries.etcd, 'etcd'),
-    binaryImage(PAUSE_IMAGE, binaries.pause, 'pause'),
-    await kubeProxyImage(binaries['kube-proxy']),
+    binaryImage(ETCD_IMAGE, toolchainBinary('etcd'), 'etcd'),
+    binaryImage(PAUSE_IMAGE, own.pause, 'pause'),
+    await kubeProxyImage(toolchainBinary('kube-proxy')),
     // Upstream's image keeps the binary at /coredns; kubeadm's Deployment gives only args (`-conf ...`).
-    { reference: COREDNS_IMAGE, entrypoint: ['/coredns'], entries: [hostFile('/coredns', binaries.coredns)] },
-    konnectivityImage(KONNECTIVITY_SERVER_IMAGE, binaries['konnectivity-server'], 'proxy-server'),
-    konnectivityImage(KONNECTIVITY_AGENT_IMAGE, binaries['konnectivity-agent'], 'proxy-agent'),
-    binaryImage(HTTP_ECHO_IMAGE, binaries.httpEcho, 'http-echo'),
+    { reference: COREDNS_IMAGE, entrypoint: ['/coredns'], entries: [hostFile('/coredns', toolchainBinary('coredns'))] },
+    konnectivityImage(KONNECTIVITY_SERVER_IMAGE, toolchainBinary('konnectivity-server'), 'proxy-server'),
+    konnectivityImage(KONNECTIVITY_AGENT_IMAGE, toolchainBinary('konnectivity-agent'), 'proxy-agent'),
+    binaryImage(HTTP_ECHO_IMAGE, own.httpEcho, 'http-echo'),
   ];
 }
 
