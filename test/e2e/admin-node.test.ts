@@ -17,6 +17,8 @@ import {
   COREDNS_IMAGE,
   HTTP_ECHO_IMAGE,
   HTTP_ECHO_PORT,
+  KONNECTIVITY_AGENT_IMAGE,
+  KONNECTIVITY_SERVER_IMAGE,
   KUBE_PROXY_IMAGE,
   PAUSE_IMAGE,
   parseImageReference,
@@ -250,18 +252,31 @@ describe('admin node: kubeadm init in a node box, as root', { skip: NEEDS_ROOT }
     assert.equal(await get('/dns?name=http-echo'), pod.status?.podIP);
   });
 
-  test("the kube-proxy image's iptables sees the node's rules (same nf_tables backend); CoreDNS runs", async () => {
+  test("the kube-proxy image's iptables sees the node's rules (same nf_tables backend); CoreDNS and konnectivity run", async () => {
     const api = await core();
-    const saved = await runToCompletion(
-      api,
-      'iptables-save',
-      { image: KUBE_PROXY_IMAGE, command: ['iptables-save', '-t', 'nat'], securityContext: { privileged: true } },
-      true,
-    );
+    // Each image pulled through the registry and run to completion, all at once.
+    const [saved, version, coredns, server, agent] = await Promise.all([
+      runToCompletion(
+        api,
+        'iptables-save',
+        { image: KUBE_PROXY_IMAGE, command: ['iptables-save', '-t', 'nat'], securityContext: { privileged: true } },
+        true,
+      ),
+      runToCompletion(api, 'iptables-version', { image: KUBE_PROXY_IMAGE, command: ['iptables', '--version'] }),
+      runToCompletion(api, 'coredns-version', { image: COREDNS_IMAGE, args: ['-version'] }),
+      runToCompletion(api, 'proxy-server-help', { image: KONNECTIVITY_SERVER_IMAGE, args: ['--help'] }),
+      // By upstream Kamaji's command path rather than the Entrypoint.
+      runToCompletion(api, 'proxy-agent-help', {
+        image: KONNECTIVITY_AGENT_IMAGE,
+        command: ['/proxy-agent', '--help'],
+      }),
+    ]);
     assert.match(saved, /^:KUBE-SERVICES /m, 'the chains kube-proxy (a node process) wrote');
     assert.match(saved, /default\/kubernetes:https/);
-    const version = await runToCompletion(api, 'coredns-version', { image: COREDNS_IMAGE, args: ['-version'] });
-    assert.match(version, /^CoreDNS-1\.13\.1$/m);
+    assert.match(version, /\(nf_tables\)/);
+    assert.match(coredns, /^CoreDNS-1\.13\.1$/m);
+    assert.match(server, /gRPC proxy server/);
+    assert.match(agent, /Usage:/);
   });
 
   test('a second instance gets a box of its own, and removing it leaves the first alone', async () => {
