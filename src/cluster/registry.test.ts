@@ -3,6 +3,16 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { containerdConfig } from './containerd.ts';
+import {
+  COREDNS_IMAGE,
+  ETCD_IMAGE,
+  HTTP_ECHO_IMAGE,
+  KONNECTIVITY_AGENT_IMAGE,
+  KONNECTIVITY_SERVER_IMAGE,
+  KUBE_PROXY_IMAGE,
+  PAUSE_IMAGE,
+  parseImageReference,
+} from './image-references.ts';
 import { binaryImage, buildImage } from './images.ts';
 import {
   MIRRORED_REGISTRIES,
@@ -67,5 +77,20 @@ test('a push sends each missing blob then the manifest, under the repository wit
     ]);
   } finally {
     server.close();
+  }
+});
+
+test('every image we name comes from a mirrored registry', () => {
+  const references = [
+    PAUSE_IMAGE,
+    ETCD_IMAGE,
+    KUBE_PROXY_IMAGE,
+    COREDNS_IMAGE,
+    KONNECTIVITY_SERVER_IMAGE,
+    KONNECTIVITY_AGENT_IMAGE,
+    HTTP_ECHO_IMAGE,
+  ];
+  for (const reference of references) {
+    assert.ok((MIRRORED_REGISTRIES as readonly string[]).includes(parseImageReference(reference).registry), reference);
   }
 });
