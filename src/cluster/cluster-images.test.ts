@@ -90,10 +90,10 @@ test("the kube-proxy image's iptables (nf_tables backend) runs from the image's 
     // In a fresh network namespace: lists the (empty) nat table through nf_tables and the extensions.
     const listed = await run('unshare', ['--net', 'chroot', root, '/usr/sbin/iptables-save', '-t', 'nat']);
     assert.match(listed.stdout, /^\*nat$/m);
-    const restored = await run('unshare', ['--net', 'chroot', root, '/bin/sh', '-c', 'true']).catch(
+    const shell = await run('unshare', ['--net', 'chroot', root, '/bin/sh', '-c', 'true']).catch(
       (error: Error) => error,
     );
-    assert.ok(restored instanceof Error, 'no shell in the image: only what was listed');
+    assert.ok(shell instanceof Error, 'no shell in the image: only what was listed');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
