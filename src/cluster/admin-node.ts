@@ -4,9 +4,9 @@ import type { Supervisor } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
 import { waitFor } from '../util/wait.ts';
+import { clusterImageSpecs, IMAGE_COMPONENTS, NODE_IMAGES, publishImages } from './cluster-images.ts';
 import { startContainerd, stopContainerd } from './containerd.ts';
-import { ETCD_IMAGE, kubernetesImage, PAUSE_IMAGE } from './image-references.ts';
-import { type BinaryImage, ensurePauseBinary, importImages } from './images.ts';
+import { ensureOwnProgram } from './images.ts';
 import { startKubeProxy } from './kube-proxy.ts';
 import { adminKubeconfigPath, kubeadmInit, kubeadmInitialized } from './kubeadm.ts';
 import { restoreHostSysctls, startKubelet } from './kubelet.ts';
@@ -19,12 +19,21 @@ import {
   removeNodeBox,
 } from './node-box.ts';
 import { recordedPid, stopRecordedProcess } from './pid-files.ts';
+import { REGISTRY_PROCESS, registryAddress, registryMirror, startRegistry, stopRegistry } from './registry.ts';
 import { type StateLayout, stateLayout } from './state.ts';
 
 /** The node processes, in start order; `down` stops them in reverse. */
-export const NODE_PROCESSES = ['mount-holder', 'containerd', 'kubeadm-init', 'kubelet', 'kube-proxy'] as const;
+export const NODE_PROCESSES = [
+  'mount-holder',
+  'containerd',
+  REGISTRY_PROCESS,
+  'kubeadm-init',
+  'kubelet',
+  'kube-proxy',
+] as const;
 
-const CONTROL_PLANE = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+/** Toolchain components the admin node runs or packs into images. */
+export const ADMIN_NODE_COMPONENTS = [...IMAGE_COMPONENTS, 'kubeadm', 'kubelet'] as const;
 
 export interface AdminNodeOptions {
   stateDir: string;
@@ -43,24 +52,18 @@ export interface AdminNode {
 
 /**
  * Brings the admin node up, or completes one that is partly up: box, containerd, images, `kubeadm init` (once per
- * state dir) with the kubelet, and kube-proxy. Returns once kubeadm is done; the node turns Ready shortly after.
+ * state dir) with the kubelet, and kube-proxy, and the registry. Returns once kubeadm is done and every image is in
+ * the registry; the node turns Ready shortly after.
  * On failure, whatever did start keeps running: `stopAdminNode` takes it down.
  */
 export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNode> {
   const report = options.report ?? ((line: string) => process.stderr.write(`admin node: ${line}\n`));
   const started = Date.now();
   const step = (what: string) => report(`${what} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
-  const binaries = await ensureComponents([...CONTROL_PLANE, 'etcd', 'kubeadm', 'kubelet', 'kube-proxy']);
+  const binaries = await ensureComponents([...ADMIN_NODE_COMPONENTS]);
   const path = (name: string) => binaries.get(name)!.path;
-  const images: BinaryImage[] = [
-    ...CONTROL_PLANE.map((name) => ({
-      reference: kubernetesImage(name, KUBERNETES_VERSION),
-      binaryName: name,
-      binaryPath: path(name),
-    })),
-    { reference: ETCD_IMAGE, binaryName: 'etcd', binaryPath: path('etcd') },
-    { reference: PAUSE_IMAGE, binaryName: 'pause', binaryPath: await ensurePauseBinary() },
-  ];
+  const [pause, httpEcho] = await Promise.all([ensureOwnProgram('pause'), ensureOwnProgram('http-echo')]);
+  const imageSpecs = await clusterImageSpecs(path, { pause, httpEcho });
   const layout = stateLayout(options.stateDir);
   const status = await adminNodeStatus(layout);
   if (!status.boxExists && Object.values(status.processes).some((pid) => pid !== undefined)) {
@@ -70,10 +73,20 @@ export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNo
   }
   const box = await ensureNodeBox(layout, options.supervisor);
   step(`node box ${layout.names.netns} ready, node address ${layout.network.nodeAddress}`);
-  if ((await recordedPid(layout, 'containerd')) === undefined) await startContainerd(box, options.supervisor);
-  step('containerd answering');
-  await importImages(layout, images);
-  step(`images imported (${images.map((image) => image.reference).join(', ')})`);
+  await Promise.all([
+    (async () => {
+      if ((await recordedPid(layout, 'containerd')) !== undefined) return;
+      await startContainerd(box, options.supervisor, { mirror: registryMirror(layout) });
+    })(),
+    (async () => {
+      if ((await recordedPid(layout, REGISTRY_PROCESS)) === undefined) await startRegistry(box, options.supervisor);
+    })(),
+  ]);
+  step(`containerd and the registry (${registryAddress(layout)}) answering`);
+  // kubeadm's images are imported into containerd before anything else (the control plane never waits on the
+  // registry); all of them are pushed to the registry meanwhile, awaited before returning.
+  const { imported, pushed } = await publishImages(layout, imageSpecs, (reference) => NODE_IMAGES.includes(reference));
+  step(`images kubeadm uses imported (${imported.length} new)`);
   if (!kubeadmInitialized(layout)) {
     await kubeadmInit(
       box,
@@ -90,6 +103,7 @@ export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNo
     await startKubeProxy(box, options.supervisor, { kubeadm: path('kubeadm'), kubeProxy: path('kube-proxy') });
     step('kube-proxy started');
   }
+  step(`images in the registry ${registryAddress(layout)} (${(await pushed).length} new)`);
   return { layout, box, kubeconfigPath: adminKubeconfigPath(layout) };
 }
 
@@ -145,6 +159,7 @@ export async function stopAdminNode(
   for (const name of ['kube-proxy', 'kubelet', 'kubeadm-init']) await stopRecordedProcess(layout, name);
   await restoreHostSysctls(layout);
   await stopContainerd(layout);
+  await stopRegistry(layout);
   for (const name of options.stopAfterPods ?? []) await stopRecordedProcess(layout, name);
   await removeNodeBox(layout);
   if (!options.removeState) return;

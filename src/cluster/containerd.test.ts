@@ -47,3 +47,14 @@ test('ctr talks to this instance only', () => {
     'ls',
   ]);
 });
+
+test('with a mirror, each named registry is fetched from it over plain HTTP; without one, no mirror table', () => {
+  const mirror = { endpoint: 'http://172.30.5.2:5000', registries: ['registry.k8s.io', 'docker.io'] };
+  const config = containerdConfig(layout, { mirror });
+  for (const registry of mirror.registries) {
+    const table = `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${registry}"]\n  endpoint = ["http://172.30.5.2:5000"]\n`;
+    assert.ok(config.includes(table), `a mirror table for ${registry}`);
+  }
+  assert.doesNotMatch(containerdConfig(layout), /registry\.mirrors/);
+  assert.equal(containerdConfig(layout, {}), containerdConfig(layout), 'no options is the old config');
+});

@@ -19,9 +19,28 @@ const SHIM_EXIT_TIMEOUT_MS = 10_000;
 /** TOML basic strings accept JSON's escapes. */
 const quote = (value: string): string => JSON.stringify(value);
 
+/** Registries whose images containerd fetches from one plain-HTTP mirror (the instance's registry). */
+export interface ContainerdMirror {
+  /** e.g. `http://172.30.5.2:5000`. */
+  endpoint: string;
+  registries: readonly string[];
+}
+
+export interface ContainerdOptions {
+  /** Absent: no mirror, every pull goes to the registry named in the reference (which the netns cannot reach). */
+  mirror?: ContainerdMirror;
+}
+
 /** containerd 1.6 configuration; docs/local-admin-cluster.md gives the reason for each setting. */
-export function containerdConfig(layout: StateLayout): string {
+export function containerdConfig(layout: StateLayout, options: ContainerdOptions = {}): string {
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  // containerd 1.6's CRI mirror table (config_path, its successor, would need a hosts.toml tree per registry).
+  const mirrors = (options.mirror?.registries ?? []).map(
+    (registry) => `
+[${cri}.registry.mirrors.${quote(registry)}]
+  endpoint = [${quote(options.mirror?.endpoint ?? '')}]
+`,
+  );
   return `version = 2
 root = ${quote(layout.dirs.containerdRoot)}
 state = ${quote(layout.dirs.containerdState)}
@@ -50,7 +69,7 @@ state = ${quote(layout.dirs.containerdState)}
 [${cri}.cni]
   bin_dir = ${quote(CNI_BIN_DIR)}
   conf_dir = ${quote(layout.dirs.cniConfig)}
-`;
+${mirrors.join('')}`;
 }
 
 /** The pod network: a bridge with host-local addresses from the pod subnet, and host ports through portmap. */
@@ -87,11 +106,15 @@ export function ctr(layout: StateLayout, args: readonly string[], namespace = 'k
 }
 
 /** Writes the configuration, starts containerd in the box and waits until it answers on its socket. */
-export async function startContainerd(box: NodeBox, supervisor: Supervisor): Promise<SupervisedProcess> {
+export async function startContainerd(
+  box: NodeBox,
+  supervisor: Supervisor,
+  options: ContainerdOptions = {},
+): Promise<SupervisedProcess> {
   const { layout } = box;
   await mkdir(dirname(layout.files.containerdConfig), { recursive: true });
   await mkdir(layout.dirs.cniConfig, { recursive: true });
-  await writeFile(layout.files.containerdConfig, containerdConfig(layout));
+  await writeFile(layout.files.containerdConfig, containerdConfig(layout, options));
   // A worker learns its pod subnet after it joins; its conflist is written then (see worker.ts).
   if (layout.network.podSubnet) await writeFile(layout.files.cniConflist, cniConflist(layout));
   const containerd = await startInBox(box, supervisor, {

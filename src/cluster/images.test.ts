@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { binaryLayer, ociArchive } from './images.ts';
+import { gunzipSync } from 'node:zlib';
+import { binaryImage, buildImage, cachedImage, layerEntries, ociLayout } from './images.ts';
 
 const run = promisify(execFile);
 const digest = (content: Buffer) => `sha256:${createHash('sha256').update(content).digest('hex')}`;
@@ -22,15 +22,11 @@ interface Descriptor {
 test('an OCI layout of one binary: every blob matches its digest and the config runs the binary by PATH', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kamaji-oci-'));
   try {
-    const binary = Buffer.from('#!/bin/true\n');
-    const layerTar = binaryLayer('kube-apiserver', binary);
-    const { archive, manifestDigest } = ociArchive(
-      'registry.k8s.io/kube-apiserver:v1.35.4',
-      'kube-apiserver',
-      layerTar,
-      gzipSync(layerTar),
+    await writeFile(join(dir, 'built-binary'), '#!/bin/true\n');
+    const image = await buildImage(
+      binaryImage('registry.k8s.io/kube-apiserver:v1.35.4', join(dir, 'built-binary'), 'kube-apiserver'),
     );
-    await writeFile(join(dir, 'image.tar'), archive);
+    await writeFile(join(dir, 'image.tar'), ociLayout(image));
     await run('tar', ['-xf', join(dir, 'image.tar'), '-C', dir]);
     const json = async <T>(path: string) => JSON.parse(await readFile(join(dir, path), 'utf8')) as T;
     const blob = (descriptor: Descriptor) => readFile(join(dir, 'blobs', 'sha256', descriptor.digest.slice(7)));
@@ -39,7 +35,7 @@ test('an OCI layout of one binary: every blob matches its digest and the config 
     const index = await json<{ manifests: Descriptor[] }>('index.json');
     assert.equal(index.manifests.length, 1);
     const [entry] = index.manifests;
-    assert.equal(entry?.digest, manifestDigest);
+    assert.equal(entry?.digest, image.manifest.digest);
     assert.equal(entry?.annotations?.['io.containerd.image.name'], 'registry.k8s.io/kube-apiserver:v1.35.4');
 
     for (const descriptor of [entry!]) assert.equal(digest(await blob(descriptor)), descriptor.digest);
@@ -57,7 +53,91 @@ test('an OCI layout of one binary: every blob matches its digest and the config 
 
     await writeFile(join(dir, 'layer.tar'), gunzipSync(layer));
     const { stdout } = await run('tar', ['-tf', join(dir, 'layer.tar')]);
-    assert.ok(stdout.split('\n').includes('usr/local/bin/kube-apiserver'));
+    assert.deepEqual(stdout.trim().split('\n'), [
+      'tmp/',
+      'usr/',
+      'usr/local/',
+      'usr/local/bin/',
+      'usr/local/bin/kube-apiserver',
+    ]);
+    assert.deepEqual(
+      (await buildImage(binaryImage('registry.k8s.io/kube-apiserver:v1.35.4', join(dir, 'built-binary')))).manifest
+        .digest,
+      (await buildImage(binaryImage('registry.k8s.io/kube-apiserver:v1.35.4', join(dir, 'built-binary')))).manifest
+        .digest,
+      'the same files always make the same image',
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('layer members: the given ones, /tmp and every missing parent, sorted, each path once', () => {
+  const content = Buffer.from('x');
+  const entries = layerEntries([
+    { type: 'file', path: '/usr/sbin/tool', mode: 0o755, content },
+    { type: 'symlink', path: '/usr/sbin/alias', target: 'tool' },
+    { type: 'symlink', path: '/lib', target: 'usr/lib' },
+    { type: 'file', path: 'usr/sbin/tool', mode: 0o755, content: Buffer.from('x') },
+    { type: 'directory', path: '/run', mode: 0o700 },
+  ]);
+  assert.deepEqual(
+    entries.map(
+      (entry) => `${entry.type} ${entry.path}${entry.type === 'directory' ? ` ${entry.mode.toString(8)}` : ''}`,
+    ),
+    [
+      'symlink lib',
+      'directory run 700',
+      'directory tmp 1777',
+      'directory usr 755',
+      'directory usr/sbin 755',
+      'symlink usr/sbin/alias',
+      'file usr/sbin/tool',
+    ],
+  );
+  assert.throws(
+    () =>
+      layerEntries([
+        { type: 'file', path: '/a', mode: 0o755, content },
+        { type: 'file', path: '/a', mode: 0o755, content: Buffer.from('y') },
+      ]),
+    /two different members at \/a/,
+  );
+  assert.throws(
+    () =>
+      layerEntries([
+        { type: 'symlink', path: '/lib', target: 'usr/lib' },
+        { type: 'file', path: '/lib/x', mode: 0o644, content },
+      ]),
+    /\/lib is not a directory/,
+  );
+});
+
+test('the image cache: built once per set of sources, then read back with the same digest and blobs', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-image-cache-'));
+  try {
+    const binary = join(dir, 'tool');
+    await writeFile(binary, 'one\n');
+    const spec = binaryImage('docker.io/kamaji/tool:v1', binary);
+    const first = await cachedImage(spec, join(dir, 'cache'));
+    const built = await first.load();
+    assert.equal(built.manifest.digest, first.digest);
+    const records = (await readdir(join(dir, 'cache', 'images'))).filter((name) => name.endsWith('.json'));
+    assert.equal(records.length, 1, 'one record');
+
+    const again = await cachedImage(spec, join(dir, 'cache'));
+    assert.equal(again.digest, first.digest);
+    const loaded = await again.load();
+    assert.deepEqual(
+      loaded.blobs.map((blob) => blob.content),
+      built.blobs.map((blob) => blob.content),
+    );
+    assert.deepEqual(loaded.manifest.content, built.manifest.content);
+
+    await writeFile(binary, 'two\n');
+    await utimes(binary, new Date(), new Date(Date.now() + 5_000));
+    const changed = await cachedImage(spec, join(dir, 'cache'));
+    assert.notEqual(changed.digest, first.digest, 'changed sources make another image');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

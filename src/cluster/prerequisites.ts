@@ -18,6 +18,10 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   { path: '/usr/lib/cni/bridge', package: 'containernetworking-plugins' },
   { path: '/usr/sbin/iptables', package: 'iptables' },
   { path: '/usr/sbin/iptables-save', package: 'iptables' },
+  // The kube-proxy image's iptables is copied from the host's nft backend, its extensions and libraries.
+  { path: '/usr/sbin/xtables-nft-multi', package: 'iptables' },
+  { path: '/usr/bin/ldd', package: 'libc-bin' },
+  { path: '/usr/bin/docker-registry', package: 'docker-registry' },
   { path: '/usr/sbin/conntrack', package: 'conntrack' },
   { path: '/usr/bin/socat', package: 'socat' },
   { path: '/usr/bin/nsenter', package: 'util-linux' },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,6 +18,7 @@ test('GNU tar lists and extracts the archive: modes, sizes, contents', async () 
       { type: 'directory', path: 'tmp', mode: 0o1777 },
       { type: 'file', path: 'usr/tool', mode: 0o755, content: odd },
       { type: 'file', path: 'empty', mode: 0o644, content: Buffer.alloc(0) },
+      { type: 'symlink', path: 'usr/alias', target: 'tool' },
     ]);
     assert.equal(archive.length % 512, 0);
     await writeFile(join(dir, 'a.tar'), archive);
@@ -29,6 +30,8 @@ test('GNU tar lists and extracts the archive: modes, sizes, contents', async () 
     await run('tar', ['-xf', join(dir, 'a.tar'), '-C', dir]);
     assert.deepEqual(await readFile(join(dir, 'usr', 'tool')), odd);
     assert.equal((await stat(join(dir, 'empty'))).size, 0);
+    assert.match(listing[4] ?? '', /^lrwxrwxrwx root\/root\s+0 .* usr\/alias -> tool$/);
+    assert.equal(await readlink(join(dir, 'usr', 'alias')), 'tool');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

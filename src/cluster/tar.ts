@@ -1,7 +1,8 @@
 /** One member of a tar archive. Directory paths end without a slash; the writer adds it. */
 export type TarEntry =
   | { type: 'directory'; path: string; mode: number }
-  | { type: 'file'; path: string; mode: number; content: Buffer };
+  | { type: 'file'; path: string; mode: number; content: Buffer }
+  | { type: 'symlink'; path: string; target: string };
 
 const BLOCK = 512;
 const NAME_LENGTH = 100;
@@ -9,13 +10,18 @@ const MAX_SIZE = 8 ** 11 - 1;
 
 /**
  * A POSIX ustar archive, owned by root, every timestamp zero so the same entries always give the same bytes (and
- * so the same image digests). Paths up to 100 bytes, files below 8 GiB: all an image layer here needs.
+ * so the same image digests). Paths and link targets up to 100 bytes, files below 8 GiB: all an image layer here needs.
  */
 export function tarArchive(entries: readonly TarEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const entry of entries) {
     const size = entry.type === 'file' ? entry.content.length : 0;
-    parts.push(tarHeader(entry.type === 'directory' ? `${entry.path}/` : entry.path, entry.mode, size, entry.type));
+    const name = entry.type === 'directory' ? `${entry.path}/` : entry.path;
+    parts.push(
+      entry.type === 'symlink'
+        ? tarHeader(name, 0o777, 0, entry.type, entry.target)
+        : tarHeader(name, entry.mode, size, entry.type),
+    );
     if (entry.type === 'file') {
       parts.push(entry.content);
       const padding = (BLOCK - (size % BLOCK)) % BLOCK;
@@ -27,8 +33,11 @@ export function tarArchive(entries: readonly TarEntry[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function tarHeader(name: string, mode: number, size: number, type: TarEntry['type']): Buffer {
+const TYPE_FLAGS: Record<TarEntry['type'], string> = { file: '0', symlink: '2', directory: '5' };
+
+function tarHeader(name: string, mode: number, size: number, type: TarEntry['type'], linkName = ''): Buffer {
   if (Buffer.byteLength(name) > NAME_LENGTH) throw new Error(`tar: path longer than ${NAME_LENGTH} bytes: ${name}`);
+  if (Buffer.byteLength(linkName) > NAME_LENGTH) throw new Error(`tar: link target too long: ${linkName}`);
   if (size > MAX_SIZE) throw new Error(`tar: ${name} is too large for a ustar header`);
   const header = Buffer.alloc(BLOCK);
   header.write(name, 0, NAME_LENGTH, 'utf8');
@@ -37,7 +46,8 @@ function tarHeader(name: string, mode: number, size: number, type: TarEntry['typ
   writeOctal(header, 0, 116, 8); // gid
   writeOctal(header, size, 124, 12);
   writeOctal(header, 0, 136, 12); // mtime
-  header.write(type === 'directory' ? '5' : '0', 156, 1, 'ascii');
+  header.write(TYPE_FLAGS[type], 156, 1, 'ascii');
+  header.write(linkName, 157, NAME_LENGTH, 'utf8');
   header.write('ustar\u000000', 257, 8, 'ascii');
   header.write('root', 265, 32, 'ascii');
   header.write('root', 297, 32, 'ascii');

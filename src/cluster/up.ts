@@ -4,7 +4,7 @@ import { loadClusterAccess } from '../controller/cluster-access.ts';
 import { KubeClient } from '../controller/kube-client.ts';
 import { Supervisor, tailFile } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
-import { startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
+import { ADMIN_NODE_COMPONENTS, startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
 import { DATASTORE_ETCD_PROCESS, ensureDatastoreEtcd } from './datastore-etcd.ts';
 import { KAMAJI_BIN } from './kamaji-bin.ts';
 import {
@@ -145,29 +145,21 @@ export async function bringUp(
   await runSteps(
     [
       {
-        name: 'host packages (containerd, runc, CNI plugins, iptables)',
+        name: 'host packages (containerd, runc, CNI plugins, iptables, docker-registry)',
         logs: [],
         run: async () => {
           await ensurePrerequisites(report);
         },
       },
       {
-        name: 'toolchain (Kubernetes, etcd)',
+        name: 'toolchain (Kubernetes, etcd, CoreDNS, konnectivity)',
         logs: [],
         run: async () => {
-          await ensureComponents([
-            'kube-apiserver',
-            'kube-controller-manager',
-            'kube-scheduler',
-            'kubelet',
-            'kube-proxy',
-            'kubeadm',
-            'etcd',
-          ]);
+          await ensureComponents([...ADMIN_NODE_COMPONENTS]);
         },
       },
       {
-        name: 'admin node: box, containerd, images, kubeadm init, kubelet, kube-proxy',
+        name: 'admin node: box, containerd, registry, images, kubeadm init, kubelet, kube-proxy',
         logs: nodeLogs,
         run: async () => {
           box = (await startAdminNode({ stateDir, supervisor, report: (line) => report(`  ${line}`) })).box;

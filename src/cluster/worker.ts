@@ -9,13 +9,12 @@ import { withLock } from '../toolchain/cache.ts';
 import { waitFor } from '../util/wait.ts';
 import { runCommand } from './command.ts';
 import { cniConflist, startContainerd, stopContainerd } from './containerd.ts';
-import { PAUSE_IMAGE } from './image-references.ts';
-import { ensurePauseBinary, importImages } from './images.ts';
 import { formatJoinCommand, type JoinCommand } from './join.ts';
 import { runKubeadmWithKubelet } from './kubeadm.ts';
 import { restoreHostSysctls, startKubelet } from './kubelet.ts';
 import { ensureNodeBox, removeNodeBox } from './node-box.ts';
 import { recordedPid, stopRecordedProcess } from './pid-files.ts';
+import { registryAddress, registryMirror } from './registry.ts';
 import { boxPath, MAX_WORKERS, type StateLayout, workerLayout, workersDir } from './state.ts';
 import { ensureWorkerNetwork, isolateWorkersFromAdminPods, podRoutes, syncPodRoutes } from './worker-network.ts';
 
@@ -160,9 +159,11 @@ export async function startWorker(
   await ensureWorkerNetwork(layout, record.clusterPodCidrs);
   await isolateWorkersFromAdminPods(admin);
   step(`node box ${layout.names.netns} ready, node address ${layout.network.nodeAddress}`);
-  if ((await recordedPid(layout, 'containerd')) === undefined) await startContainerd(box, supervisor);
-  await importImages(layout, [{ reference: PAUSE_IMAGE, binaryName: 'pause', binaryPath: await ensurePauseBinary() }]);
-  step('containerd answering');
+  // Images come from the admin node's registry, as a real node pulls them (nothing is imported into a worker).
+  if ((await recordedPid(layout, 'containerd')) === undefined) {
+    await startContainerd(box, supervisor, { mirror: registryMirror(admin) });
+  }
+  step(`containerd answering, pulling through the registry at ${registryAddress(admin)}`);
   if (!joined(layout)) {
     const patches = join(layout.dirs.config, 'patches');
     await mkdir(patches, { recursive: true });

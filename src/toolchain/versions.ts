@@ -9,7 +9,7 @@ export const KUBERNETES_VERSION = 'v1.35.4';
 export const ETCD_VERSION = 'v3.6.6';
 export const KINE_VERSION = 'v0.17.5';
 export const KONNECTIVITY_VERSION = 'v0.34.0';
-export const COREDNS_VERSION = 'v1.12.4';
+export const COREDNS_VERSION = 'v1.13.1';
 
 /** How to build a binary from a module on the Go module proxy. */
 export interface GoSource {
