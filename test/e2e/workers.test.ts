@@ -9,8 +9,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { V1Node } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { runCommand } from '../../src/cluster/command.ts';
+import { HTTP_ECHO_IMAGE, HTTP_ECHO_PORT } from '../../src/cluster/image-references.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, recordedPid } from '../../src/cluster/pid-files.ts';
@@ -25,6 +26,54 @@ import { kamaji, printed } from '../support/kamaji-cli.ts';
 import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
 
 const OTHER_TENANT = { name: 'other', namespace: 'e2e-other', nodePort: 31445 } as const;
+
+/** The test workload: http-echo on both workers (one per node), behind a Service. */
+function echoManifests() {
+  const labels = { app: 'echo' };
+  return {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'echo', namespace: 'default' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: {
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: 'kubernetes.io/hostname',
+                  whenUnsatisfiable: 'DoNotSchedule',
+                  labelSelector: { matchLabels: labels },
+                },
+              ],
+              // Always: pulled through the registry as a real node would.
+              containers: [
+                {
+                  name: 'echo',
+                  image: HTTP_ECHO_IMAGE,
+                  imagePullPolicy: 'Always',
+                  ports: [{ containerPort: HTTP_ECHO_PORT }],
+                },
+              ],
+            },
+          },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'echo', namespace: 'default' },
+        spec: { selector: labels, ports: [{ port: 80, targetPort: HTTP_ECHO_PORT }] },
+      },
+    ],
+  };
+}
 
 /** A GET to a tenant's API server with a client certificate (or a bearer token), trusting only `caPem`. */
 function tenantGet(
@@ -180,6 +229,124 @@ describe('tenant workers: kamaji up --workers 2', { skip: NEEDS_ROOT }, () => {
     }
     assert.equal(denials, paths.length * 2);
     await admin('delete', 'tcp', OTHER_TENANT.name, '-n', OTHER_TENANT.namespace, '--wait=true', '--timeout=120s');
+  });
+
+  test('a Deployment of 2 replicas of the test image lands on both workers; a pod reaches the Service, the pod on the other worker, and names through CoreDNS', {
+    timeout: 300_000,
+  }, async () => {
+    requireUp();
+    await kubectl(demoKubeconfig(), ['apply', '-f', '-'], JSON.stringify(echoManifests()));
+    await demo('rollout', 'status', 'deployment/echo', '--timeout=120s');
+    const pods = (JSON.parse(await demo('get', 'pods', '-l', 'app=echo', '-o', 'json')) as { items: V1Pod[] }).items;
+    assert.deepEqual(pods.map((pod) => pod.spec?.nodeName).sort(), ['demo-worker-1', 'demo-worker-2']);
+    const [first, second] = pods;
+    // Asked of the pod itself (its /get and /dns run inside it), through the API server's pod proxy.
+    const inPod = (path: string) =>
+      demo('get', '--raw', `/api/v1/namespaces/default/pods/${first?.metadata?.name}:${HTTP_ECHO_PORT}/proxy${path}`);
+    assert.equal(
+      (await inPod(`/get?url=http://${second?.status?.podIP}:${HTTP_ECHO_PORT}/`)).trim(),
+      second?.metadata?.name,
+      'the pod on the other worker answers',
+    );
+    const names = new Set<string>();
+    for (let attempt = 0; attempt < 20 && names.size < 2; attempt += 1) {
+      names.add((await inPod('/get?url=http://echo.default.svc.cluster.local/')).trim());
+    }
+    assert.deepEqual([...names].sort(), pods.map((pod) => pod.metadata?.name).sort(), 'the Service reaches both pods');
+    assert.equal((await inPod('/dns?name=kubernetes.default.svc.cluster.local')).trim(), '10.96.0.1');
+    const service = JSON.parse(await demo('get', 'service', 'echo', '-o', 'json')) as V1Service;
+    assert.equal((await inPod('/dns?name=echo.default.svc.cluster.local')).trim(), service.spec?.clusterIP);
+  });
+
+  test('kubectl logs and exec work through konnectivity: its dial count rises, and the admin pods cannot dial a kubelet', {
+    timeout: 120_000,
+  }, async () => {
+    requireUp();
+    const server = processesOfInstance(layout, await recordedPid(layout, 'mount-holder')).find(
+      (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'proxy-server',
+    );
+    assert.ok(server, 'konnectivity-server runs beside the demo API server');
+    /** Node's fetch inside the tenant pod's network namespace (the admin port listens on its loopback only). */
+    const inServerPod = async (script: string) =>
+      (await runCommand('nsenter', [`--net=/proc/${server}/ns/net`, process.execPath, '-e', script])).stdout.trim();
+    const dials = async () => {
+      const metrics = await inServerPod(
+        "fetch('http://127.0.0.1:8133/metrics').then((r) => r.text()).then(console.log)",
+      );
+      return Number(/^konnectivity_network_proxy_server_dial_duration_seconds_count (\d+)/m.exec(metrics)?.[1] ?? 0);
+    };
+    const before = await dials();
+    const coredns = JSON.parse(
+      await demo('get', 'pods', '-n', 'kube-system', '-l', 'k8s-app=kube-dns', '-o', 'json'),
+    ) as { items: V1Pod[] };
+    const pod = coredns.items[0]?.metadata?.name ?? '';
+    assert.match(await demo('logs', '-n', 'kube-system', pod), /CoreDNS-1\.13\.1/, 'kubectl logs');
+    const echo = (await demo('get', 'pods', '-l', 'app=echo', '-o', 'jsonpath={.items[0].metadata.name}')).trim();
+    const exec = await runCommand(
+      kubectlPath,
+      [`--kubeconfig=${demoKubeconfig()}`, 'exec', echo, '--', '/usr/local/bin/http-echo'],
+      { allowFailure: true },
+    );
+    // A second server in the pod: the port is its running server's, so the command ran inside the pod.
+    assert.match(
+      `${exec.stdout}${exec.stderr}`,
+      /:8080: bind: address already in use/,
+      'kubectl exec ran it in the pod',
+    );
+    const after = await dials();
+    assert.ok(after >= before + 2, `konnectivity-server dialled the kubelets (${before} → ${after})`);
+    const worker = (await listWorkers(layout))[0];
+    assert.ok(worker);
+    const kubelet = `${workerLayout(layout, worker).network.nodeAddress}:10250`;
+    const direct = await inServerPod(
+      `require('node:net').connect(${JSON.stringify(kubelet.split(':')[1])}, ${JSON.stringify(kubelet.split(':')[0])}).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); })`,
+    );
+    assert.equal(direct, 'ECONNREFUSED', `the tenant pod cannot open ${kubelet} itself`);
+  });
+
+  test('removing addons.coreDNS from the spec removes CoreDNS from the tenant; adding it back restores it', {
+    timeout: 300_000,
+  }, async () => {
+    requireUp();
+    const coreDNSObjects = async () =>
+      (
+        await demo(
+          'get',
+          'deployment,service,configmap,serviceaccount',
+          '-n',
+          'kube-system',
+          '-l',
+          'kamaji.clastix.io/addon=coredns',
+          '-o',
+          'name',
+        )
+      )
+        .split('\n')
+        .filter(Boolean);
+    assert.equal((await coreDNSObjects()).length, 4);
+    await admin(
+      'patch',
+      'tcp',
+      DEMO_TENANT.name,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'remove', path: '/spec/addons/coreDNS' }]),
+    );
+    await waitFor(async () => ((await coreDNSObjects()).length === 0 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      description: 'CoreDNS to be removed from the tenant',
+    });
+    await admin(
+      'patch',
+      'tcp',
+      DEMO_TENANT.name,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { addons: { coreDNS: {} } } }),
+    );
+    await demo('wait', '-n', 'kube-system', '--for=condition=Available', 'deployment/coredns', '--timeout=120s');
+    assert.equal((await coreDNSObjects()).length, 4);
   });
 
   test('scaling the tenant control plane to 0 and back: the workers are Ready again without joining again', {
