@@ -8,8 +8,9 @@ import { objectNames } from '../tenant/names.ts';
 import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
 import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
 import { recordedPid } from './pid-files.ts';
-import type { StateLayout } from './state.ts';
+import { type StateLayout, workerLayout } from './state.ts';
 import { hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS, upProcesses } from './up.ts';
+import { listWorkers, WORKER_OWNER_PROCESS } from './worker.ts';
 
 /** What to run when there is no cluster in the state dir: the error says it, not a raw ENOENT. */
 function noClusterHint(layout: StateLayout): string {
@@ -45,6 +46,14 @@ export async function clusterStatus(layout: StateLayout): Promise<ClusterStatus>
   lines.push(
     `  ${'node box'.padEnd(16)} ${node.boxExists ? 'present' : 'absent'}, kubeadm ${node.initialized ? 'initialised' : 'not run'}`,
   );
+  for (const worker of await listWorkers(layout)) {
+    const box = workerLayout(layout, worker);
+    const owner = await recordedPid(box, WORKER_OWNER_PROCESS);
+    lines.push(
+      `  ${`worker ${worker.name}`.padEnd(16)} ${owner === undefined ? 'not running' : `running (pid ${owner})`}, ` +
+        `${box.network.nodeAddress} in ${worker.namespace}/${worker.tenant}`,
+    );
+  }
   if (!node.boxExists || !existsSync(hostKubeconfigPath(layout))) {
     return { text: `${lines.join('\n')}\n${noClusterHint(layout)}\n`, up: false };
   }

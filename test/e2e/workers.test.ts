@@ -248,10 +248,15 @@ describe('tenant workers: kamaji up --workers 2', { skip: NEEDS_ROOT }, () => {
       second?.metadata?.name,
       'the pod on the other worker answers',
     );
+    // kube-proxy programs the new Service within moments of its endpoints; until then it refuses connections.
     const names = new Set<string>();
-    for (let attempt = 0; attempt < 20 && names.size < 2; attempt += 1) {
-      names.add((await inPod('/get?url=http://echo.default.svc.cluster.local/')).trim());
-    }
+    await waitFor(
+      async () => {
+        names.add((await inPod('/get?url=http://echo.default.svc.cluster.local/')).trim());
+        return names.size === 2 || undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, description: 'the echo Service to reach both pods' },
+    );
     assert.deepEqual([...names].sort(), pods.map((pod) => pod.metadata?.name).sort(), 'the Service reaches both pods');
     assert.equal((await inPod('/dns?name=kubernetes.default.svc.cluster.local')).trim(), '10.96.0.1');
     const service = JSON.parse(await demo('get', 'service', 'echo', '-o', 'json')) as V1Service;
