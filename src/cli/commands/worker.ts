@@ -4,10 +4,10 @@ import { layoutOf, requireRoot, stateDirHelp, stateDirOption } from './state-dir
 const namespaceOption = { namespace: { type: 'string', short: 'n', default: 'default' } } as const;
 const namespaceHelp = { namespace: 'namespace of the TenantControlPlane (default "default")' };
 
-function oneTenant(positionals: readonly string[]): string {
-  const [tenant] = positionals;
-  if (!tenant || positionals.length > 1) throw new UsageError('name exactly one TenantControlPlane');
-  return tenant;
+function exactlyOne(positionals: readonly string[], what: string): string {
+  const [name] = positionals;
+  if (!name || positionals.length > 1) throw new UsageError(`name exactly one ${what}`);
+  return name;
 }
 
 const add: Command = {
@@ -18,7 +18,7 @@ const add: Command = {
   optionHelp: { ...stateDirHelp, ...namespaceHelp, name: 'the worker and Node name (default <tenant>-worker-<n>)' },
   async run({ values, positionals }) {
     requireRoot('kamaji worker add');
-    const tenant = oneTenant(positionals);
+    const tenant = exactlyOne(positionals, 'TenantControlPlane');
     const { validateWorkerName } = await import('../../cluster/worker.ts');
     const name = values.name === undefined ? undefined : String(values.name);
     const invalid = name === undefined ? undefined : validateWorkerName(name);
@@ -39,8 +39,7 @@ const run: Command = {
   optionHelp: stateDirHelp,
   async run({ values, positionals }) {
     requireRoot('kamaji worker run');
-    const [name] = positionals;
-    if (!name || positionals.length > 1) throw new UsageError('name exactly one worker');
+    const name = exactlyOne(positionals, 'worker');
     const { runWorkerOwner } = await import('../../cluster/worker-owner.ts');
     try {
       await runWorkerOwner(layoutOf(values), name, (line) => process.stderr.write(`${line}\n`));
@@ -91,8 +90,7 @@ const remove: Command = {
   optionHelp: stateDirHelp,
   async run({ values, positionals }) {
     requireRoot('kamaji worker remove');
-    const [name] = positionals;
-    if (!name || positionals.length > 1) throw new UsageError('name exactly one worker');
+    const name = exactlyOne(positionals, 'worker');
     const admin = layoutOf(values);
     const { readWorker, removeWorker } = await import('../../cluster/worker.ts');
     const worker = await readWorker(admin, name);
@@ -125,7 +123,7 @@ export const joinCommandCommand: Command = {
   options: { ...stateDirOption, ...namespaceOption, ttl: { type: 'string', default: '1h' } },
   optionHelp: { ...stateDirHelp, ...namespaceHelp, ttl: 'how long the token is valid (default 1h)' },
   async run({ values, positionals }) {
-    const tenant = oneTenant(positionals);
+    const tenant = exactlyOne(positionals, 'TenantControlPlane');
     const { tenantKubeconfig } = await import('../../cluster/status.ts');
     const { createJoinCommand, formatJoinCommand } = await import('../../cluster/join.ts');
     const { ensureComponents } = await import('../../toolchain/ensure.ts');

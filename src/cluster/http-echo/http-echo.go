@@ -34,7 +34,8 @@ func main() {
 		}
 		fmt.Fprintln(w, strings.Join(addresses, "\n"))
 	})
-	client := &http.Client{Timeout: 5 * time.Second}
+	// A new connection per request: a Service then spreads the requests over its endpoints.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	http.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
 		response, err := client.Get(r.URL.Query().Get("url"))
 		if err != nil {
