@@ -139,3 +139,44 @@ export function tenantCallsFailed(tenant: TenantConnection, what: string, failur
     `${what} in the tenant, first ${first?.name}: ${first?.error.message}; ${fix}`,
   );
 }
+
+/**
+ * What a phase applied in each tenant (per part: the whole phase, or one addon) and when, so that a pass whose
+ * objects are unchanged costs no call to the tenant. A checksum the status records but this process has not seen
+ * was applied by an earlier manager process: trusted from now until the next periodic re-apply.
+ */
+export class AppliedChecksums<Part extends string> {
+  private readonly tenants = new Map<string, Map<Part, { checksum: string; at: number }>>();
+
+  /** Anything recorded for the tenant by this process. */
+  has(key: string): boolean {
+    return this.tenants.has(key);
+  }
+
+  forget(key: string): void {
+    this.tenants.delete(key);
+  }
+
+  /**
+   * `wanted` is in the tenant and needs no call: applied by this process or (as `recorded` says) an earlier one,
+   * and not due for the periodic re-apply, or due but `canReapply` is false (the control plane is down, say).
+   */
+  isCurrent(key: string, part: Part, wanted: string, recorded: string | undefined, now: number, canReapply: boolean) {
+    let last = this.tenants.get(key)?.get(part);
+    if (!last && recorded === wanted) {
+      last = { checksum: wanted, at: now };
+      this.record(key, part, wanted, now);
+    }
+    if (last?.checksum !== wanted) return false;
+    return !(canReapply && now - last.at >= TENANT_REAPPLY_MS);
+  }
+
+  record(key: string, part: Part, checksum: string, now: number): void {
+    let parts = this.tenants.get(key);
+    if (!parts) {
+      parts = new Map();
+      this.tenants.set(key, parts);
+    }
+    parts.set(part, { checksum, at: now });
+  }
+}

@@ -8,8 +8,8 @@ import { kubeProxyObjects } from '../steps/addons/kube-proxy.ts';
 import { KONNECTIVITY_SERVER_USER } from '../steps/konnectivity.ts';
 import { describeObject, type TenantObject } from '../steps/objects.ts';
 import {
+  AppliedChecksums,
   applyInTenant,
-  TENANT_REAPPLY_MS,
   type TenantCallFailure,
   TenantClients,
   type TenantConnection,
@@ -49,8 +49,8 @@ export class AddonsPhase implements Phase {
   readonly name = 'addons';
   readonly condition = 'AddonsReady' as const;
   private readonly deps: PipelineDependencies;
-  /** Tenant → addon → the checksum applied (or DISABLED: removed) and when. */
-  private readonly applied = new Map<string, Map<AddonKey, { checksum: string; at: number }>>();
+  /** Per addon: the checksum applied, or DISABLED (removed). */
+  private readonly applied = new AppliedChecksums<AddonKey>();
   private readonly clients: TenantClients;
 
   /** `clients` is shared with the other phases that call the tenant: one connection pool per tenant. */
@@ -60,7 +60,7 @@ export class AddonsPhase implements Phase {
   }
 
   forget(key: string): void {
-    this.applied.delete(key);
+    this.applied.forget(key);
     this.clients.forget(key);
   }
 
@@ -71,22 +71,11 @@ export class AddonsPhase implements Phase {
   async run(reconcile: TenantReconcile): Promise<PhaseOutcome> {
     const available = reconcile.status.kubernetesResources?.version?.status === 'Ready';
     const now = this.now().getTime();
-    let memo = this.applied.get(reconcile.key);
-    if (!memo) {
-      memo = new Map();
-      this.applied.set(reconcile.key, memo);
-    }
     const work: AddonPlan[] = [];
     for (const plan of ADDON_KEYS.map((addon) => planOf(addon, reconcile))) {
-      let last = memo.get(plan.addon);
-      if (!last && plan.recorded === plan.wanted) {
-        // Applied by an earlier manager process: trusted until the next periodic re-apply.
-        last = { checksum: plan.wanted, at: now };
-        memo.set(plan.addon, last);
-      }
-      const current = last?.checksum === plan.wanted;
-      const due = plan.wanted !== DISABLED && now - (last?.at ?? 0) >= TENANT_REAPPLY_MS;
-      if (current && !(due && available)) {
+      // A removed addon is not re-applied: nothing of it is left to repair.
+      const canReapply = available && plan.wanted !== DISABLED;
+      if (this.applied.isCurrent(reconcile.key, plan.addon, plan.wanted, plan.recorded, now, canReapply)) {
         // Also records it when the status write of the pass that applied failed.
         if (plan.recorded !== plan.wanted || plan.wanted === DISABLED) {
           reconcile.observe(this.statusOf(plan, reconcile.tcp, plan.recorded !== plan.wanted));
@@ -96,16 +85,11 @@ export class AddonsPhase implements Phase {
       }
     }
     if (work.length > 0 && !available) return waiting(work);
-    if (work.length > 0) await this.reconcileAddons(reconcile, work, memo, now);
+    if (work.length > 0) await this.reconcileAddons(reconcile, work, now);
     return applied(reconcile);
   }
 
-  private async reconcileAddons(
-    reconcile: TenantReconcile,
-    work: readonly AddonPlan[],
-    memo: Map<AddonKey, { checksum: string; at: number }>,
-    now: number,
-  ): Promise<void> {
+  private async reconcileAddons(reconcile: TenantReconcile, work: readonly AddonPlan[], now: number): Promise<void> {
     const tenant = await this.clients.connect(reconcile);
     const failed: { plan: AddonPlan; failures: TenantCallFailure[] }[] = [];
     for (const plan of work) {
@@ -115,7 +99,7 @@ export class AddonsPhase implements Phase {
         failed.push({ plan, failures });
         continue;
       }
-      memo.set(plan.addon, { checksum: plan.wanted, at: now });
+      this.applied.record(reconcile.key, plan.addon, plan.wanted, now);
       reconcile.observe(this.statusOf(plan, reconcile.tcp, true));
     }
     const [first] = failed;

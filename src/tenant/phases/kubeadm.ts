@@ -7,9 +7,9 @@ import {
   kubeadmSettings,
 } from '../steps/kubeadm.ts';
 import {
+  AppliedChecksums,
   applyInTenant,
   TENANT_KUBECONFIG_KEY,
-  TENANT_REAPPLY_MS,
   TenantClients,
   tenantCallsFailed,
   tenantFailure,
@@ -26,8 +26,7 @@ export class KubeadmPhase implements Phase {
   readonly name = 'kubeadm';
   readonly condition = 'KubeadmResourcesReady' as const;
   private readonly deps: PipelineDependencies;
-  /** Tenant → the checksum applied and when. */
-  private readonly applied = new Map<string, { checksum: string; at: number }>();
+  private readonly applied = new AppliedChecksums<'joinObjects'>();
   private readonly clients: TenantClients;
 
   /** `clients` is shared with the other phases that call the tenant: one connection pool per tenant. */
@@ -37,7 +36,7 @@ export class KubeadmPhase implements Phase {
   }
 
   forget(key: string): void {
-    this.applied.delete(key);
+    this.applied.forget(key);
     this.clients.forget(key);
   }
 
@@ -56,14 +55,7 @@ export class KubeadmPhase implements Phase {
     const caChecksum = reconcile.status.certificates?.ca?.checksum ?? tcp.status?.certificates?.ca?.checksum ?? '';
     const wanted = kubeadmObjectsChecksum(settings, caChecksum);
     const now = this.now().getTime();
-    let last = this.applied.get(key);
-    if (!last && recorded === wanted) {
-      // Applied by an earlier manager process: trusted until the next periodic re-apply.
-      last = { checksum: wanted, at: now };
-      this.applied.set(key, last);
-    }
-    const current = last?.checksum === wanted;
-    if (current && (now - (last?.at ?? 0) < TENANT_REAPPLY_MS || !available)) {
+    if (this.applied.isCurrent(key, 'joinObjects', wanted, recorded, now, available)) {
       // Also records it when the status write of the pass that applied failed.
       if (recorded !== wanted) reconcile.observe({ kubeadmPhase: { bootstrapToken: { checksum: wanted } } });
       return applied();
@@ -71,7 +63,7 @@ export class KubeadmPhase implements Phase {
     if (!available) return waiting();
 
     await this.apply(reconcile, settings);
-    this.applied.set(key, { checksum: wanted, at: now });
+    this.applied.record(key, 'joinObjects', wanted, now);
     reconcile.observe({
       kubeadmPhase: { bootstrapToken: { checksum: wanted, lastUpdate: this.now().toISOString() } },
     });
