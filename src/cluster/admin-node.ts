@@ -1,9 +1,10 @@
 import { readFile, rm } from 'node:fs/promises';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
+import { loadClusterAccess } from '../controller/cluster-access.ts';
+import { KubeClient } from '../controller/kube-client.ts';
 import type { Supervisor } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
-import { waitFor } from '../util/wait.ts';
 import { clusterImageSpecs, IMAGE_COMPONENTS, NODE_IMAGES, publishImages } from './cluster-images.ts';
 import { startContainerd, stopContainerd } from './containerd.ts';
 import { ensureOwnProgram } from './images.ts';
@@ -18,6 +19,7 @@ import {
   type NodeBox,
   removeNodeBox,
 } from './node-box.ts';
+import { waitForNodeReady as waitForNamedNodeReady } from './nodes.ts';
 import { recordedPid, stopRecordedProcess } from './pid-files.ts';
 import { REGISTRY_PROCESS, registryAddress, registryMirror, startRegistry, stopRegistry } from './registry.ts';
 import { type StateLayout, stateLayout } from './state.ts';
@@ -114,18 +116,14 @@ export async function adminKubeConfig(layout: StateLayout): Promise<KubeConfig> 
   return config;
 }
 
-/** Waits until the node reports Ready (the CNI configuration loaded, the kubelet healthy). */
+/** Waits until the admin node reports Ready (the CNI configuration loaded, the kubelet healthy). */
 export async function waitForNodeReady(layout: StateLayout, timeoutMs = 180_000): Promise<void> {
-  const core = (await adminKubeConfig(layout)).makeApiClient(CoreV1Api);
-  await waitFor(
-    async () => {
-      const node = await core.readNode({ name: layout.names.nodeName });
-      const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
-      if (ready?.status === 'True') return true;
-      throw new Error(`Ready=${ready?.status ?? 'unknown'}: ${ready?.message ?? ''}`);
-    },
-    { timeoutMs, intervalMs: 500, description: `node ${layout.names.nodeName} to be Ready` },
-  );
+  const client = new KubeClient(loadClusterAccess(adminKubeconfigPath(layout)));
+  try {
+    await waitForNamedNodeReady(client, layout.names.nodeName, timeoutMs);
+  } finally {
+    client.close();
+  }
 }
 
 export interface AdminNodeStatus {

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { V1Node } from '@kubernetes/client-node';
 import { accessFromKubeconfig } from '../controller/cluster-access.ts';
-import { builtinResources, hasStatus, KubeClient, resourcePath } from '../controller/kube-client.ts';
+import { KubeClient } from '../controller/kube-client.ts';
 import type { Supervisor } from '../process/supervisor.ts';
 import { withLock } from '../toolchain/cache.ts';
 import { waitFor } from '../util/wait.ts';
@@ -13,6 +12,7 @@ import { formatJoinCommand, type JoinCommand } from './join.ts';
 import { runKubeadmWithKubelet } from './kubeadm.ts';
 import { restoreHostSysctls, startKubelet } from './kubelet.ts';
 import { ensureNodeBox, removeNodeBox } from './node-box.ts';
+import { readNode, waitForNodeReady } from './nodes.ts';
 import { recordedPid, stopRecordedProcess } from './pid-files.ts';
 import { registryAddress, registryMirror } from './registry.ts';
 import { boxPath, MAX_WORKERS, type StateLayout, workerLayout, workersDir } from './state.ts';
@@ -193,7 +193,7 @@ export async function startWorker(
     }
     await syncTenantRoutes(admin, record.namespace, record.tenant);
     step(`pod range ${podCidr}, routes to the tenant's other workers`);
-    await waitForNodeReady(tenant, name);
+    await waitForNodeReady(tenant, name, NODE_READY_TIMEOUT_MS);
     step(`Node ${name} Ready in ${record.namespace}/${record.tenant}`);
   } finally {
     tenant.close();
@@ -201,24 +201,6 @@ export async function startWorker(
   record = { ...record, readyAt: record.readyAt ?? new Date().toISOString() };
   await writeWorker(admin, record);
   return record;
-}
-
-async function readNode(tenant: KubeClient, name: string): Promise<V1Node | undefined> {
-  return tenant.request<V1Node>('GET', resourcePath(builtinResources.node, { name })).catch((error: unknown) => {
-    if (hasStatus(error, 404)) return undefined;
-    throw error;
-  });
-}
-
-async function waitForNodeReady(tenant: KubeClient, name: string): Promise<void> {
-  await waitFor(
-    async () => {
-      const ready = (await readNode(tenant, name))?.status?.conditions?.find((c) => c.type === 'Ready');
-      if (ready?.status === 'True') return true;
-      throw new Error(`Ready=${ready?.status ?? 'unknown'}: ${ready?.message ?? 'not registered yet'}`);
-    },
-    { timeoutMs: NODE_READY_TIMEOUT_MS, intervalMs: 500, description: `Node ${name} to be Ready` },
-  );
 }
 
 /** Every worker of one tenant gets a route to each other's pod range (and none to removed ones). */
