@@ -109,3 +109,21 @@ test('the recorder forgets the least recently recorded events beyond its memory'
     ['POST A', 'POST B', 'PATCH', 'POST C', 'PATCH', 'POST B'],
   );
 });
+
+test('mirrored to the log, an event carries its object as fields, a Warning at level error', async () => {
+  const { client } = eventApi();
+  const lines: [string, Record<string, unknown> | undefined][] = [];
+  const recorder = new EventRecorder({
+    client,
+    component: 'kamaji',
+    log: (message, fields) => lines.push([message, fields]),
+    mirrorToLog: true,
+  });
+  await recorder.record(tenant, 'Warning', 'DataStoreUnreachable', 'dial tcp: refused');
+  assert.deepEqual(lines, [
+    [
+      'dial tcp: refused',
+      { level: 'error', kind: 'TenantControlPlane', namespace: 'ns', name: 'tenant-a', reason: 'DataStoreUnreachable' },
+    ],
+  ]);
+});

@@ -14,6 +14,8 @@ export interface EventRecorderOptions {
   /** How many distinct events are remembered for aggregation; the least recently recorded are forgotten first. */
   memory?: number;
   log?: Log;
+  /** Also log each event, with the object as fields (a Warning at level error): logs then tell a tenant's story. */
+  mirrorToLog?: boolean;
 }
 
 interface Aggregate {
@@ -47,6 +49,15 @@ export class EventRecorder {
   record(object: KubernetesObject, type: EventType, reason: string, message: string): Promise<void> {
     const note = message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH - 3)}...` : message;
     const { namespace, name, uid } = object.metadata ?? {};
+    if (this.options.mirrorToLog) {
+      this.log(note, {
+        level: type === 'Warning' ? 'error' : 'info',
+        kind: object.kind,
+        namespace,
+        name,
+        reason,
+      });
+    }
     const key = [object.kind, namespace, name, uid, type, reason, note].join('\u0000');
     const aggregate = this.remember(key, namespace);
     aggregate.writing = aggregate.writing

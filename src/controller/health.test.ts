@@ -15,7 +15,12 @@ test('the probe server answers /healthz, /readyz (failing until caches sync) and
   const registry = new Registry();
   registry.counter({ name: 'scrapes_total', help: 'x' });
   const informer = { name: 'tenantcontrolplanes', synced: false, hasSynced: () => informer.synced };
-  const server = await startProbeServer({ address: '127.0.0.1:0', registry, readiness: [cachesSynced([informer])] });
+  const server = await startProbeServer({
+    address: '127.0.0.1:0',
+    registry,
+    liveness: [],
+    readiness: [cachesSynced([informer])],
+  });
   try {
     const get = async (path: string) => {
       const response = await fetch(`${server.url}${path}`);
@@ -50,6 +55,18 @@ test('a check that throws counts as failing', async () => {
     const response = await fetch(`${server.url}/readyz`);
     assert.equal(response.status, 500);
     assert.match(await response.text(), /\[-\]boom failed: exploded/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a metrics-only server answers /metrics and nothing else', async () => {
+  const registry = new Registry();
+  registry.gauge({ name: 'up_gauge', help: 'x' });
+  const server = await startProbeServer({ address: '127.0.0.1:0', registry });
+  try {
+    assert.match(await (await fetch(`${server.url}/metrics`)).text(), /^up_gauge 0$/m);
+    for (const path of ['/healthz', '/readyz']) assert.equal((await fetch(`${server.url}${path}`)).status, 404, path);
   } finally {
     await server.close();
   }

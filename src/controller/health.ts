@@ -13,10 +13,10 @@ export interface ProbeServerOptions {
   address: string;
   /** Served on /metrics when given. */
   registry?: Registry;
-  /** For /healthz: is the process working at all. */
+  /** For /healthz (not served when absent): is the process working at all. */
   liveness?: readonly HealthCheck[];
   /**
-   * For /readyz. Give it `cachesSynced(...)`, not leadership: a replica waiting for the lease is ready too, or a
+   * For /readyz (not served when absent). Give it `cachesSynced(...)`, not leadership: a replica waiting for the lease is ready too, or a
    * rolling update could never finish while the old leader holds on.
    */
   readiness?: readonly HealthCheck[];
@@ -48,14 +48,14 @@ export function cachesSynced(informers: readonly { name: string; hasSynced(): bo
   };
 }
 
-/** Serves /metrics, /healthz and /readyz; a failing probe answers 500 and names each failing check. */
+/** Serves /metrics, /healthz and /readyz (those it is given); a failing probe answers 500 and names each failing check. */
 export async function startProbeServer(options: ProbeServerOptions): Promise<ProbeServer> {
   const { host, port } = parseListenAddress(options.address);
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://probe').pathname;
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, 'method not allowed\n');
-    if (path === '/healthz') return reply(response, ...probe(options.liveness ?? []));
-    if (path === '/readyz') return reply(response, ...probe(options.readiness ?? []));
+    if (path === '/healthz' && options.liveness) return reply(response, ...probe(options.liveness));
+    if (path === '/readyz' && options.readiness) return reply(response, ...probe(options.readiness));
     if (path === '/metrics' && options.registry) {
       return reply(response, 200, options.registry.render(), 'text/plain; version=0.0.4; charset=utf-8');
     }

@@ -96,13 +96,21 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * a header middleware is added to each call. Objects come back as plain JSON: timestamps are strings even where the
  * client-node types say Date.
  */
+export interface KubeClientOptions {
+  maxSockets?: number;
+  /** Told about every call: its method, the server's host:port, and the status code (`<error>` when none came). */
+  onResponse?: (method: string, host: string, code: string) => void;
+}
+
 export class KubeClient {
   private readonly access: ClusterAccess;
   private readonly server: string;
   private readonly agent: HttpAgent;
+  private readonly onResponse: KubeClientOptions['onResponse'];
 
-  constructor(access: ClusterAccess, options: { maxSockets?: number } = {}) {
+  constructor(access: ClusterAccess, options: KubeClientOptions = {}) {
     this.access = access;
+    this.onResponse = options.onResponse;
     this.server = access.server.replace(/\/+$/, '');
     // TLS settings live on the agent, so that pooled connections are reused across calls.
     const poolOptions = {
@@ -159,17 +167,21 @@ export class KubeClient {
     const requestOptions: RequestOptions = { method, headers, agent: this.agent, signal: options.signal };
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    let responded = false;
     return new Promise((resolve, reject) => {
       // Until the response starts, a deadline covers waiting for a pooled socket, connecting and the server's work;
       // then the socket's inactivity timeout takes over (what a long watch needs).
       const request = send(url, requestOptions, (response) => {
         clearTimeout(deadline);
+        responded = true;
+        this.onResponse?.(method, url.host, String(response.statusCode ?? '<error>'));
         resolve(response);
       });
       const deadline = setTimeout(() => request.destroy(new Error(`${method} ${url.pathname}: no answer`)), timeoutMs);
       request.setTimeout(timeoutMs, () => request.destroy(new Error(`${method} ${url.pathname}: connection idle`)));
       request.on('error', (error) => {
         clearTimeout(deadline);
+        if (!responded) this.onResponse?.(method, url.host, '<error>');
         reject(error);
       });
       request.end(body);

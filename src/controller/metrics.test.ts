@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { instrumentController, Registry, registerProcessMetrics } from './metrics.ts';
+import {
+  datastoreMetrics,
+  instrumentController,
+  leaderElectionMetrics,
+  Registry,
+  registerProcessMetrics,
+  restClientMetrics,
+} from './metrics.ts';
 import { WorkQueue } from './work-queue.ts';
 
 test('counters and gauges render in the Prometheus text format, labels escaped', () => {
@@ -61,18 +68,49 @@ test('misuse is refused: unknown labels, negative counter steps, a name reused f
   assert.throws(() => registry.gauge({ name: 'bad-name', help: 'x' }), /invalid metric name/);
 });
 
-test('controller instrumentation counts reconciles by result and reads the queue depth at scrape time', () => {
+test('controller instrumentation counts reconciles by result, the queue as client-go does, and depth at scrape time', async () => {
   const registry = new Registry();
-  const queue = new WorkQueue();
-  const observe = instrumentController(registry, 'tenantcontrolplane', queue);
-  observe({ key: 'a/b', result: 'success', seconds: 0.02 });
-  observe({ key: 'a/b', result: 'error', seconds: 0.2 });
+  const metrics = instrumentController(registry, 'tenantcontrolplane', () => queue.length);
+  const queue = new WorkQueue({ observer: metrics.queue, baseDelayMs: 1 });
+  metrics.reconciled({ key: 'a/b', result: 'success', seconds: 0.02 });
+  metrics.reconciled({ key: 'a/b', result: 'error', seconds: 0.2 });
+  queue.add('a/b');
+  queue.add('a/b'); // already waiting: not an add
   queue.add('a/c');
+  const key = await queue.get();
+  assert.equal(key, 'a/b');
+  queue.addRateLimited('a/b');
+  queue.done('a/b');
   registerProcessMetrics(registry);
   const text = registry.render();
   assert.match(text, /^controller_runtime_reconcile_total\{controller="tenantcontrolplane",result="success"\} 1$/m);
   assert.match(text, /^controller_runtime_reconcile_errors_total\{controller="tenantcontrolplane"\} 1$/m);
   assert.match(text, /^controller_runtime_reconcile_time_seconds_count\{controller="tenantcontrolplane"\} 2$/m);
   assert.match(text, /^workqueue_depth\{name="tenantcontrolplane"\} 1$/m);
+  assert.match(text, /^workqueue_adds_total\{name="tenantcontrolplane"\} 2$/m);
+  assert.match(text, /^workqueue_retries_total\{name="tenantcontrolplane"\} 1$/m);
+  assert.match(text, /^workqueue_queue_duration_seconds_count\{name="tenantcontrolplane"\} 1$/m);
+  assert.match(text, /^workqueue_work_duration_seconds_count\{name="tenantcontrolplane"\} 1$/m);
   assert.match(text, /^process_resident_memory_bytes [1-9]\d*$/m);
+  await queue.shutDown();
+});
+
+test('REST client, leader election and datastore metrics under the names dashboards use', () => {
+  const registry = new Registry();
+  restClientMetrics(registry)('GET', '10.0.0.1:6443', '200');
+  const leading = leaderElectionMetrics(registry, 'kamaji-manager');
+  assert.match(registry.render(), /^leader_election_master_status\{name="kamaji-manager"\} 0$/m);
+  leading(true);
+  const datastore = datastoreMetrics(registry);
+  datastore({ driver: 'etcd', operation: 'ensure_tenant', seconds: 0.01, failed: false });
+  datastore({ driver: 'etcd', operation: 'ensure_tenant', seconds: 0.5, failed: true });
+  const text = registry.render();
+  assert.match(text, /^rest_client_requests_total\{code="200",method="GET",host="10.0.0.1:6443"\} 1$/m);
+  assert.match(text, /^leader_election_master_status\{name="kamaji-manager"\} 1$/m);
+  assert.match(text, /^kamaji_datastore_operations_total\{driver="etcd",operation="ensure_tenant"\} 2$/m);
+  assert.match(text, /^kamaji_datastore_operation_errors_total\{driver="etcd",operation="ensure_tenant"\} 1$/m);
+  assert.match(
+    text,
+    /^kamaji_datastore_operation_duration_seconds_count\{driver="etcd",operation="ensure_tenant"\} 2$/m,
+  );
 });

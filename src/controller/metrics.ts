@@ -1,4 +1,5 @@
-import type { ReconcileOutcome, WorkQueue } from './work-queue.ts';
+import type { DatastoreObserver } from '../datastore/instrumented.ts';
+import type { ReconcileOutcome, WorkQueueObserver } from './work-queue.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -211,12 +212,18 @@ export function registerProcessMetrics(registry: Registry): void {
   });
 }
 
-/** controller-runtime's reconcile and work-queue metrics for one controller; returns the observer for runWorkers. */
-export function instrumentController(
-  registry: Registry,
-  controller: string,
-  queue: WorkQueue,
-): (outcome: ReconcileOutcome) => void {
+export interface ControllerMetrics {
+  /** Give to the controller's WorkQueue. */
+  queue: WorkQueueObserver;
+  /** Give to runWorkers as `observe`. */
+  reconciled: (outcome: ReconcileOutcome) => void;
+}
+
+/**
+ * controller-runtime's reconcile metrics and client-go's workqueue metrics for one controller, under the names
+ * their dashboards use. `depth` is read at scrape time.
+ */
+export function instrumentController(registry: Registry, controller: string, depth: () => number): ControllerMetrics {
   const total = registry.counter({
     name: 'controller_runtime_reconcile_total',
     help: 'Total number of reconciliations per controller.',
@@ -232,11 +239,98 @@ export function instrumentController(
     help: 'Length of time per reconciliation per controller.',
     labelNames: ['controller'],
   });
-  const depth = registry.gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue.', labelNames: ['name'] });
-  registry.beforeCollect(() => depth.set(queue.length, { name: controller }));
-  return ({ result, seconds }) => {
-    total.inc(1, { controller, result });
-    if (result === 'error') errors.inc(1, { controller });
-    time.observe(seconds, { controller });
+  const depthGauge = registry.gauge({
+    name: 'workqueue_depth',
+    help: 'Current depth of workqueue.',
+    labelNames: ['name'],
+  });
+  const adds = registry.counter({
+    name: 'workqueue_adds_total',
+    help: 'Total number of adds handled by workqueue.',
+    labelNames: ['name'],
+  });
+  const retries = registry.counter({
+    name: 'workqueue_retries_total',
+    help: 'Total number of retries handled by workqueue.',
+    labelNames: ['name'],
+  });
+  const queueDuration = registry.histogram({
+    name: 'workqueue_queue_duration_seconds',
+    help: 'How long in seconds an item stays in workqueue before being requested.',
+    labelNames: ['name'],
+    buckets: WORKQUEUE_BUCKETS,
+  });
+  const workDuration = registry.histogram({
+    name: 'workqueue_work_duration_seconds',
+    help: 'How long in seconds processing an item from workqueue takes.',
+    labelNames: ['name'],
+    buckets: WORKQUEUE_BUCKETS,
+  });
+  const name = { name: controller };
+  registry.beforeCollect(() => depthGauge.set(depth(), name));
+  // Shown at zero from the start, as controller-runtime does, so that rate() and alerts see the series.
+  errors.inc(0, { controller });
+  retries.inc(0, name);
+  return {
+    queue: {
+      added: () => adds.inc(1, name),
+      retried: () => retries.inc(1, name),
+      handedOut: (seconds) => queueDuration.observe(seconds, name),
+      finished: (seconds) => workDuration.observe(seconds, name),
+    },
+    reconciled: ({ result, seconds }) => {
+      total.inc(1, { controller, result });
+      if (result === 'error') errors.inc(1, { controller });
+      time.observe(seconds, { controller });
+    },
+  };
+}
+
+/** client-go's workqueue buckets: 1 µs to 10 s by powers of ten. */
+const WORKQUEUE_BUCKETS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10];
+
+/** client-go's `rest_client_requests_total`: give the result to a KubeClient as `onResponse`. */
+export function restClientMetrics(registry: Registry): (method: string, host: string, code: string) => void {
+  const requests = registry.counter({
+    name: 'rest_client_requests_total',
+    help: 'Number of HTTP requests, partitioned by status code, method, and host.',
+    labelNames: ['code', 'method', 'host'],
+  });
+  return (method, host, code) => requests.inc(1, { code, method, host });
+}
+
+/** client-go's `leader_election_master_status`: 1 while this replica holds the lease `name`. */
+export function leaderElectionMetrics(registry: Registry, name: string): (leading: boolean) => void {
+  const status = registry.gauge({
+    name: 'leader_election_master_status',
+    help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.',
+    labelNames: ['name'],
+  });
+  status.set(0, { name });
+  return (leading) => status.set(leading ? 1 : 0, { name });
+}
+
+/** Kamaji's datastore operations by driver: count, failures and duration. */
+export function datastoreMetrics(registry: Registry): DatastoreObserver {
+  const labelNames = ['driver', 'operation'];
+  const operations = registry.counter({
+    name: 'kamaji_datastore_operations_total',
+    help: 'Datastore operations (check, ensure_tenant, delete_tenant) by driver.',
+    labelNames,
+  });
+  const failures = registry.counter({
+    name: 'kamaji_datastore_operation_errors_total',
+    help: 'Datastore operations that failed, by driver.',
+    labelNames,
+  });
+  const duration = registry.histogram({
+    name: 'kamaji_datastore_operation_duration_seconds',
+    help: 'Duration of datastore operations, by driver.',
+    labelNames,
+  });
+  return ({ driver, operation, seconds, failed }) => {
+    operations.inc(1, { driver, operation });
+    if (failed) failures.inc(1, { driver, operation });
+    duration.observe(seconds, { driver, operation });
   };
 }

@@ -4,6 +4,19 @@ export interface WorkQueueOptions {
   /** First retry delay after a failure; doubles with each further failure of the same key. */
   baseDelayMs?: number;
   maxDelayMs?: number;
+  observer?: WorkQueueObserver;
+}
+
+/** What client-go's workqueue metrics count, told as it happens. */
+export interface WorkQueueObserver {
+  /** A key entered the queue (a key already waiting does not count again). */
+  added(): void;
+  /** A failed key was scheduled again with backoff. */
+  retried(): void;
+  /** A key was handed out after waiting this long in the queue. */
+  handedOut(waitedSeconds: number): void;
+  /** A key's processing ended after this long. */
+  finished(workedSeconds: number): void;
 }
 
 interface Scheduled {
@@ -34,10 +47,14 @@ export class WorkQueue {
   private timerAt = Number.POSITIVE_INFINITY;
   private shuttingDown = false;
   private drained: PromiseWithResolvers<void> | undefined;
+  private readonly observer: WorkQueueObserver | undefined;
+  /** When each waiting key entered the queue, and when each key being processed was handed out (observed only). */
+  private readonly since = new Map<string, number>();
 
   constructor(options: WorkQueueOptions = {}) {
     this.baseDelayMs = options.baseDelayMs ?? 5;
     this.maxDelayMs = options.maxDelayMs ?? 300_000;
+    this.observer = options.observer;
   }
 
   /** Keys waiting to be handed out. */
@@ -47,6 +64,7 @@ export class WorkQueue {
 
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
+    this.observer?.added();
     if (this.processing.has(key)) this.dirty.add(key);
     else this.handOut(key);
   }
@@ -70,6 +88,7 @@ export class WorkQueue {
   addRateLimited(key: string): void {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
+    this.observer?.retried();
     this.addAfter(key, Math.min(this.baseDelayMs * 2 ** failures, this.maxDelayMs));
   }
 
@@ -88,12 +107,13 @@ export class WorkQueue {
     const key = this.ready.shift();
     if (key === undefined) return new Promise((resolve) => this.waiters.push(resolve));
     this.dirty.delete(key);
-    this.processing.add(key);
+    this.startProcessing(key);
     return Promise.resolve(key);
   }
 
   done(key: string): void {
     this.processing.delete(key);
+    this.observeTransition(key, (seconds) => this.observer?.finished(seconds));
     if (this.dirty.delete(key) && !this.shuttingDown) this.handOut(key);
     if (this.shuttingDown && this.processing.size === 0) this.drained?.resolve();
   }
@@ -108,6 +128,7 @@ export class WorkQueue {
     this.timer = undefined;
     this.heap.length = 0;
     this.dueAt.clear();
+    this.since.clear();
     this.ready.length = 0;
     this.dirty.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
@@ -117,14 +138,29 @@ export class WorkQueue {
   }
 
   private handOut(key: string): void {
+    if (this.observer) this.since.set(key, performance.now());
     const waiter = this.waiters.shift();
     if (waiter) {
-      this.processing.add(key);
+      this.startProcessing(key);
       waiter(key);
     } else {
       this.dirty.add(key);
       this.ready.push(key);
     }
+  }
+
+  private startProcessing(key: string): void {
+    this.processing.add(key);
+    this.observeTransition(key, (seconds) => this.observer?.handedOut(seconds));
+  }
+
+  /** Reports the time since the key's last transition and starts timing the next one. */
+  private observeTransition(key: string, report: (seconds: number) => void): void {
+    if (!this.observer) return;
+    const now = performance.now();
+    report((now - (this.since.get(key) ?? now)) / 1000);
+    if (this.processing.has(key)) this.since.set(key, now);
+    else if (!this.dirty.has(key)) this.since.delete(key);
   }
 
   private armTimer(): void {
@@ -194,9 +230,17 @@ export interface ReconcileOutcome {
 }
 
 export interface RunWorkersOptions {
+  /** The controller's name, for log fields. */
+  name?: string;
   log?: Log;
   /** Told about every reconcile, e.g. for metrics. */
   observe?: (outcome: ReconcileOutcome) => void;
+}
+
+/** `namespace/name` or `name` as log fields. */
+export function keyFields(key: string): { namespace?: string; name: string } {
+  const slash = key.indexOf('/');
+  return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
 /** Runs `concurrency` workers that reconcile keys from the queue; resolves once the queue is shut down and idle. */
@@ -220,7 +264,11 @@ export async function runWorkers(
         }
       } catch (error) {
         result = 'error';
-        log(`reconcile ${key} failed (failure ${queue.failuresOf(key) + 1}): ${(error as Error).message}`);
+        log(`reconcile ${key} failed (failure ${queue.failuresOf(key) + 1}): ${(error as Error).message}`, {
+          level: 'error',
+          controller: options.name,
+          ...keyFields(key),
+        });
         queue.addRateLimited(key);
       } finally {
         queue.done(key);

@@ -2,6 +2,7 @@ import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import type { CertificateAndKey } from '../pki/certificates.ts';
 import type { DatastoreDriver } from './driver.ts';
 import { EtcdDriver } from './etcd/driver.ts';
+import { type DatastoreObserver, instrumentDriver } from './instrumented.ts';
 import { resolveEtcdDataStore, type SecretReader } from './resolve.ts';
 
 export interface DataStoreConnection {
@@ -26,10 +27,13 @@ const RETIRE_AFTER_MS = 30_000;
  */
 export class DataStoreConnections {
   private readonly readSecret: SecretReader;
+  private readonly observe: DatastoreObserver | undefined;
   private readonly open = new Map<string, { version: string; connection: Promise<DataStoreConnection> }>();
 
-  constructor(readSecret: SecretReader) {
+  /** `observe` is told about every driver operation (metrics). */
+  constructor(readSecret: SecretReader, observe?: DatastoreObserver) {
     this.readSecret = readSecret;
+    this.observe = observe;
   }
 
   connectionFor(dataStore: DataStore): Promise<DataStoreConnection> {
@@ -49,7 +53,12 @@ export class DataStoreConnections {
 
   private async connect(name: string, dataStore: DataStore): Promise<DataStoreConnection> {
     const { root, ca } = await resolveEtcdDataStore(name, dataStore.spec, this.readSecret);
-    return { driver: new EtcdDriver(root), ca, endpoints: dataStore.spec.endpoints };
+    const driver = new EtcdDriver(root);
+    return {
+      driver: this.observe ? instrumentDriver(driver, dataStore.spec.driver, this.observe) : driver,
+      ca,
+      endpoints: dataStore.spec.endpoints,
+    };
   }
 
   /**

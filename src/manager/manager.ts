@@ -12,7 +12,14 @@ import { Informer } from '../controller/informer.ts';
 import { builtinResources, type CallOptions, KubeClient, objectKey } from '../controller/kube-client.ts';
 import { LeaderElector, LeadershipLostError } from '../controller/leader-election.ts';
 import { type Log, logToStderr } from '../controller/log.ts';
-import { instrumentController, Registry, registerProcessMetrics } from '../controller/metrics.ts';
+import {
+  datastoreMetrics,
+  instrumentController,
+  leaderElectionMetrics,
+  Registry,
+  registerProcessMetrics,
+  restClientMetrics,
+} from '../controller/metrics.ts';
 import { decodeSecretData } from '../controller/secret-data.ts';
 import { runWorkers, WorkQueue } from '../controller/work-queue.ts';
 import { DataStoreConnections } from '../datastore/connections.ts';
@@ -21,12 +28,17 @@ import { LABEL_TENANT } from '../tenant/names.ts';
 import { ANNOTATION_PAUSED, type ObservedSecret, TenantPipeline } from '../tenant/pipeline.ts';
 import { DataStoreReconciler } from './datastore-reconciler.ts';
 
+/** The Lease replicas elect a leader on (in `leaderElectionNamespace`). */
+export const LEASE_NAME = 'kamaji-manager';
+
 export interface ManagerOptions {
   kubeconfig?: string;
   defaultDataStore?: string;
   maxConcurrentReconciles: number;
-  /** `host:port` for /metrics, /healthz and /readyz; empty to serve none. */
+  /** `host:port` for /healthz and /readyz (and /metrics when `metricsAddress` is not given); empty to serve none. */
   probeAddress: string;
+  /** `host:port` serving /metrics alone, on a port of its own. */
+  metricsAddress?: string;
   leaderElection: boolean;
   leaderElectionNamespace: string;
   keyAlgorithm: KeyAlgorithm;
@@ -35,6 +47,7 @@ export interface ManagerOptions {
 
 export interface RunningManager {
   probeServer: ProbeServer | undefined;
+  metricsServer: ProbeServer | undefined;
   /**
    * Resolves when the manager has stopped; rejects with a LeadershipLostError the moment it loses the lease it
    * held (in-flight work is aborted then, not awaited: see startManager).
@@ -117,9 +130,11 @@ function specOrMetadataChanged(previous: TenantControlPlane, next: TenantControl
  */
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const log = options.log ?? logToStderr;
-  const client = new FenceableKubeClient(loadClusterAccess(options.kubeconfig));
   const registry = new Registry();
   registerProcessMetrics(registry);
+  const client = new FenceableKubeClient(loadClusterAccess(options.kubeconfig), {
+    onResponse: restClientMetrics(registry),
+  });
 
   const tenants = new Informer<TenantControlPlane>({ client, type: tenantControlPlaneResource, log });
   const dataStores = new Informer<DataStore>({ client, type: dataStoreResource, log });
@@ -141,8 +156,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
   const informers = [tenants, dataStores, secrets, services, deployments];
 
-  const tenantQueue = new WorkQueue();
-  const dataStoreQueue = new WorkQueue();
+  const tenantMetrics = instrumentController(registry, 'tenantcontrolplane', () => tenantQueue.length);
+  const dataStoreMetrics = instrumentController(registry, 'datastore', () => dataStoreQueue.length);
+  const tenantQueue = new WorkQueue({ observer: tenantMetrics.queue });
+  const dataStoreQueue = new WorkQueue({ observer: dataStoreMetrics.queue });
   const enqueueOwner = (object: KubernetesObject) => {
     const tenant = object.metadata?.labels?.[LABEL_TENANT];
     if (tenant && object.metadata?.namespace) tenantQueue.add(`${object.metadata.namespace}/${tenant}`);
@@ -193,7 +210,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const connections = new DataStoreConnections(async (namespace, name) => {
     const secret = await readObject<V1Secret>(client, builtinResources.secret, { namespace, name });
     return secret && decodeSecretData(secret);
-  });
+  }, datastoreMetrics(registry));
   dataStores.addHandler({
     onAdd: (dataStore) => dataStoreQueue.add(objectKey(dataStore)),
     onUpdate: (previous, dataStore) => {
@@ -208,7 +225,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     onDelete: (dataStore) => connections.retire(dataStore.metadata.name ?? ''),
   });
 
-  const events = new EventRecorder({ client, component: 'kamaji', instance: hostname(), log });
+  const events = new EventRecorder({ client, component: 'kamaji', instance: hostname(), log, mirrorToLog: true });
   const stepSeconds = registry.histogram({
     name: 'kamaji_tenant_step_duration_seconds',
     help: 'Duration of each TenantControlPlane pipeline step.',
@@ -266,10 +283,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const probeServer = options.probeAddress
     ? await startProbeServer({
         address: options.probeAddress,
-        registry,
+        registry: options.metricsAddress ? undefined : registry,
         liveness: [],
         readiness: [cachesSynced(informers)],
       })
+    : undefined;
+  const metricsServer = options.metricsAddress
+    ? await startProbeServer({ address: options.metricsAddress, registry })
     : undefined;
 
   const runControllers = async () => {
@@ -277,12 +297,14 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     log(`caches synced: ${tenants.size} TenantControlPlanes, ${dataStores.size} DataStores`);
     await Promise.all([
       runWorkers(tenantQueue, options.maxConcurrentReconciles, (key) => pipeline.reconcile(key), {
+        name: 'tenantcontrolplane',
         log,
-        observe: instrumentController(registry, 'tenantcontrolplane', tenantQueue),
+        observe: tenantMetrics.reconciled,
       }),
       runWorkers(dataStoreQueue, 1, (key) => dataStoreReconciler.reconcile(key), {
+        name: 'datastore',
         log,
-        observe: instrumentController(registry, 'datastore', dataStoreQueue),
+        observe: dataStoreMetrics.reconciled,
       }),
     ]);
   };
@@ -292,18 +314,21 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   finished.promise.catch(() => undefined);
   let elector: LeaderElector | undefined;
   if (options.leaderElection) {
+    const leading = leaderElectionMetrics(registry, LEASE_NAME);
     elector = new LeaderElector({
       client,
       namespace: options.leaderElectionNamespace,
-      name: 'kamaji-manager',
+      name: LEASE_NAME,
       identity: `${hostname()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
       releaseOnStop: true,
       log,
       onStartedLeading: () => {
+        leading(true);
         log('became leader');
         void runControllers().then(finished.resolve, finished.reject);
       },
       onStoppedLeading: (end) => {
+        leading(false);
         if (end.reason !== 'lost') return;
         // Fence first, in this very tick: from here on nothing this replica started can reach the API server or
         // the datastores.
@@ -327,11 +352,12 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       await Promise.all(informers.map((informer) => informer.stop()));
       await elector?.stop();
       await probeServer?.close();
+      await metricsServer?.close();
       connections.closeAll();
       client.close();
       finished.resolve();
     })();
     return stopping;
   };
-  return { probeServer, done: finished.promise, stop };
+  return { probeServer, metricsServer, done: finished.promise, stop };
 }

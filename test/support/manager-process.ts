@@ -12,6 +12,8 @@ export interface ManagerProcessOptions {
   /** The admin cluster the manager talks to (the harness, or a proxy in front of it). */
   kubeconfigYaml: string;
   leaderElect?: boolean;
+  /** More `kamaji manager` options, after the usual ones. */
+  extraArgs?: readonly string[];
 }
 
 /**
@@ -39,6 +41,7 @@ export async function startManagerProcess(
       '--probe-address',
       '127.0.0.1:0',
       ...(options.leaderElect ? ['--leader-elect'] : []),
+      ...(options.extraArgs ?? []),
     ],
     logFile: join(options.dir, `${options.name}.log`),
   });

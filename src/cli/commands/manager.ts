@@ -1,4 +1,5 @@
 import { LeadershipLostError } from '../../controller/leader-election.ts';
+import { LOG_FORMATS, type LogFormat, stderrLog } from '../../controller/log.ts';
 import { startManager } from '../../manager/manager.ts';
 import type { KeyAlgorithm } from '../../pki/certificates.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -14,6 +15,8 @@ export const managerCommand: Command = {
     datastore: { type: 'string' },
     'max-concurrent-reconciles': { type: 'string', default: '10' },
     'probe-address': { type: 'string', default: '127.0.0.1:8081' },
+    'metrics-address': { type: 'string', default: '' },
+    'log-format': { type: 'string', default: 'text' },
     'leader-elect': { type: 'boolean', default: false },
     'leader-election-namespace': { type: 'string', default: 'kamaji-system' },
     'key-algorithm': { type: 'string', default: 'ECDSA-P256' },
@@ -22,7 +25,10 @@ export const managerCommand: Command = {
     kubeconfig: 'admin cluster kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)',
     datastore: 'DataStore for TenantControlPlanes that name none',
     'max-concurrent-reconciles': 'TenantControlPlanes reconciled at once (default 10)',
-    'probe-address': 'host:port serving /metrics, /healthz and /readyz; empty for none (default 127.0.0.1:8081)',
+    'probe-address':
+      'host:port serving /healthz and /readyz, and /metrics unless --metrics-address is given; empty for none (default 127.0.0.1:8081)',
+    'metrics-address': 'host:port serving /metrics on a port of its own, e.g. :8080 (default: on the probe address)',
+    'log-format': 'text (default) or json: one JSON object per line with ts, level, msg and the object as fields',
     'leader-elect':
       'elect a leader on a Lease, for several replicas; a leader that loses the Lease exits with status 1',
     'leader-election-namespace': 'namespace of the kamaji-manager Lease (default kamaji-system)',
@@ -35,6 +41,17 @@ export const managerCommand: Command = {
         `--max-concurrent-reconciles must be a positive integer, not "${values['max-concurrent-reconciles']}"`,
       );
     }
+    const logFormat = values['log-format'] as LogFormat;
+    if (!LOG_FORMATS.includes(logFormat)) {
+      throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}, not "${logFormat}"`);
+    }
+    const log = stderrLog(logFormat);
+    if (logFormat === 'json') {
+      // Node prints its warnings (e.g. grpc-js's deprecated TLS ServerName for IPs) as plain text: route them into
+      // the structured log instead, so that every line a log pipeline reads is JSON.
+      process.removeAllListeners('warning');
+      process.on('warning', (warning: Error & { code?: string }) => log(warning.message, { warning: warning.code }));
+    }
     const keyAlgorithm = values['key-algorithm'] as KeyAlgorithm;
     if (!KEY_ALGORITHMS.includes(keyAlgorithm)) {
       throw new UsageError(`--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}, not "${keyAlgorithm}"`);
@@ -44,14 +61,17 @@ export const managerCommand: Command = {
       defaultDataStore: values.datastore as string | undefined,
       maxConcurrentReconciles: concurrency,
       probeAddress: values['probe-address'] as string,
+      metricsAddress: (values['metrics-address'] as string) || undefined,
+      log,
       leaderElection: values['leader-elect'] === true,
       leaderElectionNamespace: values['leader-election-namespace'] as string,
       keyAlgorithm,
     });
-    if (manager.probeServer) process.stderr.write(`kamaji manager: probes and metrics on ${manager.probeServer.url}\n`);
+    if (manager.probeServer) log(`kamaji manager: probes on ${manager.probeServer.url}`);
+    if (manager.metricsServer) log(`kamaji manager: metrics on ${manager.metricsServer.url}`);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
-        process.stderr.write(`kamaji manager: ${signal}, finishing in-flight work\n`);
+        log(`kamaji manager: ${signal}, finishing in-flight work`);
         void manager.stop();
       });
     }
@@ -60,9 +80,9 @@ export const managerCommand: Command = {
     } catch (error) {
       if (!(error instanceof LeadershipLostError)) throw error;
       // As controller-runtime does: no graceful shutdown, the process ends now; a fresh one campaigns again.
-      process.stderr.write(
-        `kamaji manager: ${error.message}; exiting now (status 1) so that only the new leader works\n`,
-      );
+      log(`kamaji manager: ${error.message}; exiting now (status 1) so that only the new leader works`, {
+        level: 'error',
+      });
       process.exit(1);
     }
     return 0;
