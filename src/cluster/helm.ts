@@ -4,8 +4,6 @@ import { runCommand } from './command.ts';
 
 /** The chart in this repository: what `kamaji up`, `kamaji install` and users of Helm install. */
 export const CHART_DIR = join(import.meta.dirname, '..', '..', 'charts', 'kamaji');
-export const DEFAULT_RELEASE = 'kamaji';
-export const DEFAULT_NAMESPACE = 'kamaji-system';
 
 /** One release of the chart: its name, namespace and `--set key=value` overrides, in order. */
 export interface ChartRelease {
