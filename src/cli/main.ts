@@ -10,7 +10,15 @@ const root: Command = {
   name: 'kamaji',
   summary: 'Kamaji: hosted Kubernetes control planes on a shared, access-controlled datastore',
   usage: '<command>',
-  subcommands: [...clusterCommands, workerCommand, joinCommandCommand, crdsCommand, installCommand, managerCommand, toolchainCommand],
+  subcommands: [
+    ...clusterCommands,
+    workerCommand,
+    joinCommandCommand,
+    crdsCommand,
+    installCommand,
+    managerCommand,
+    toolchainCommand,
+  ],
 };
 
 process.exitCode = await dispatch(root, process.argv.slice(2));

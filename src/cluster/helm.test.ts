@@ -28,8 +28,5 @@ test('helm upgrade --install resets the values to the ones given and names the k
 });
 
 test('a --set without "=" is refused, naming the fix', () => {
-  assert.throws(
-    () => helmTemplateArgs({ ...release, values: ['replicaCount'] }),
-    /--set replicaCount: give key=value/,
-  );
+  assert.throws(() => helmTemplateArgs({ ...release, values: ['replicaCount'] }), /--set replicaCount: give key=value/);
 });

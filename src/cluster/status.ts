@@ -7,9 +7,9 @@ import { builtinResources, hasStatus, KubeClient, resourcePath } from '../contro
 import { objectNames } from '../tenant/names.ts';
 import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
 import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
+import { managerStatus } from './kamaji-install.ts';
 import { recordedPid } from './pid-files.ts';
 import { type StateLayout, workerLayout } from './state.ts';
-import { managerStatus } from './kamaji-install.ts';
 import { hostKubeconfigPath, OWNER_PROCESS, ownerProcesses } from './up.ts';
 import { listWorkers, WORKER_OWNER_PROCESS } from './worker.ts';
 

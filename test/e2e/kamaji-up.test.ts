@@ -479,7 +479,7 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     });
   });
 
-  test('down, even without the owner's pid file, leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
+  test('down, even without the owner pid file, leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
     timeout: 300_000,
   }, async () => {
     const holder = await recordedPid(layout, 'mount-holder');

@@ -178,7 +178,10 @@ describe('charts/kamaji', () => {
         const comment = lines.slice(previous + 1, start).filter((line) => /^\s*#/.test(line));
         assert.ok(
           comment.some((line) => /src\/[\w/.-]+/.test(line)),
-          `${role.name}: the rule at "${lines.slice(start, start + 3).join(' ').trim()}" names no code`,
+          `${role.name}: the rule at "${lines
+            .slice(start, start + 3)
+            .join(' ')
+            .trim()}" names no code`,
         );
         previous = start;
         rules += 1;
@@ -244,17 +247,29 @@ describe('charts/kamaji', () => {
       if (panel.type === 'row') continue;
       assert.ok(panel.targets?.length, `panel ${panel.id} has queries`);
       for (const target of panel.targets ?? []) {
-        for (const [name] of target.expr.matchAll(/\b[a-z_]+(?=\{)/g)) used.add(name.replace(/_(bucket|sum|count)$/, ''));
+        for (const [name] of target.expr.matchAll(/\b[a-z_]+(?=\{)/g))
+          used.add(name.replace(/_(bucket|sum|count)$/, ''));
       }
     }
-    assert.deepEqual([...used].filter((name) => !METRICS.includes(name)), [], 'only the contract\'s metrics');
-    assert.deepEqual(METRICS.filter((name) => !used.has(name)), [], 'every contract metric has a panel');
+    assert.deepEqual(
+      [...used].filter((name) => !METRICS.includes(name)),
+      [],
+      "only the contract's metrics",
+    );
+    assert.deepEqual(
+      METRICS.filter((name) => !used.has(name)),
+      [],
+      'every contract metric has a panel',
+    );
   });
 
   test('kamaji install --print: the namespace, the CRDs first, then the release, for kubectl apply without Helm', async () => {
     const printedManifest = await kamaji('install', '--print', '--namespace', 'elsewhere', '--set', 'replicaCount=1');
     assert.equal(printedManifest.code, 0, printed(printedManifest));
-    assert.equal(printedManifest.stdout, await plainManifest({ ...RELEASE, namespace: 'elsewhere', values: ['replicaCount=1'] }));
+    assert.equal(
+      printedManifest.stdout,
+      await plainManifest({ ...RELEASE, namespace: 'elsewhere', values: ['replicaCount=1'] }),
+    );
     const kinds = parseAllDocuments(printedManifest.stdout)
       .map((document) => document.toJS() as { kind: string; metadata: { name: string; namespace?: string } } | null)
       .filter((object) => object !== null);
