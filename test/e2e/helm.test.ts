@@ -57,10 +57,12 @@ const ALLOWED: readonly (readonly string[])[] = [
   ['list', 'nodes'],
 ];
 
-/** One line of a Prometheus text exposition, as a number. */
-function metricValue(exposition: string, series: string): number | undefined {
-  const line = exposition.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+/** The sum of a metric's series whose labels start with `labels` (e.g. `controller="x"`), from /metrics text. */
+function metricSum(exposition: string, name: string, labels: string): number {
+  return exposition
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{${labels}`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 describe('charts/kamaji on the local admin cluster: install, least privilege, upgrade, uninstall', {
@@ -99,8 +101,9 @@ describe('charts/kamaji on the local admin cluster: install, least privilege, up
     assert.ok(names.includes(holder), `the Lease holder ${holder} is one of the manager pods ${names.join(', ')}`);
     const leading = [];
     for (const name of names) {
-      const value = metricValue(await podMetrics(name), 'leader_election_master_status{name="kamaji-manager"}');
-      if (value === 1) leading.push(name);
+      if (metricSum(await podMetrics(name), 'leader_election_master_status', 'name="kamaji-manager"') === 1) {
+        leading.push(name);
+      }
     }
     assert.deepEqual(leading, [holder], 'exactly one pod reports itself leader, the Lease holder');
     return holder;
@@ -256,11 +259,9 @@ describe('charts/kamaji on the local admin cluster: install, least privilege, up
     const leader = await waitFor(
       async () => {
         const holder = await oneLeader(newPods);
-        const reconciles = metricValue(
-          await podMetrics(holder),
-          'controller_runtime_reconcile_total{controller="tenantcontrolplane",result="success"}',
-        );
-        return (reconciles ?? 0) > 0 ? holder : undefined;
+        const metrics = await podMetrics(holder);
+        const reconciles = metricSum(metrics, 'controller_runtime_reconcile_total', 'controller="tenantcontrolplane"');
+        return reconciles > 0 ? holder : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 1_000, description: 'a new leader that has reconciled the demo tenant' },
     );
