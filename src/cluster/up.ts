@@ -68,6 +68,11 @@ export function upChartValues(imageTag: string): string[] {
   ];
 }
 
+/** The arguments that tell this instance's owner from any other process (the state dir among them). */
+function ownerIdentifyingArguments(layout: StateLayout): string[] {
+  return ownerArguments(layout).slice(0, 3);
+}
+
 /**
  * The running owner of this instance: the process its pid file names, and any other started with its arguments
  * (the state dir path among them). A state dir deleted under a running instance takes the pid file with it; the
@@ -75,14 +80,14 @@ export function upChartValues(imageTag: string): string[] {
  */
 export async function ownerProcesses(layout: StateLayout): Promise<number[]> {
   const recorded = await recordedPid(layout, OWNER_PROCESS);
-  const started = processesStartedWith(ownerArguments(layout).slice(0, 3));
+  const started = processesStartedWith(ownerIdentifyingArguments(layout));
   return [...new Set([...(recorded === undefined ? [] : [recorded]), ...started])].sort((a, b) => a - b);
 }
 
 /** Stops the owner of this instance, found as `ownerProcesses` finds it, and forgets its pid file. */
 export async function stopOwnerProcesses(layout: StateLayout): Promise<void> {
   await stopRecordedProcess(layout, OWNER_PROCESS);
-  await Promise.all(processesStartedWith(ownerArguments(layout).slice(0, 3)).map((pid) => stopPid(pid)));
+  await Promise.all(processesStartedWith(ownerIdentifyingArguments(layout)).map((pid) => stopPid(pid)));
 }
 
 export interface UpSummary {

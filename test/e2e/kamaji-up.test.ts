@@ -92,6 +92,21 @@ async function lastingProcessesMentioning(fragment: string): Promise<string[]> {
   return stillRunning(first).sort();
 }
 
+/**
+ * The lasting processes once they stop changing: after `up`, pods still start on their own for a few seconds (the
+ * tenant's DaemonSet pods on a worker that just joined), which no second `up` caused.
+ */
+async function settledProcessesMentioning(fragment: string): Promise<string[]> {
+  return waitFor(
+    async () => {
+      const first = await lastingProcessesMentioning(fragment);
+      const second = await lastingProcessesMentioning(fragment);
+      return JSON.stringify(first) === JSON.stringify(second) ? second : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 0, description: `the processes mentioning ${fragment} to settle` },
+  );
+}
+
 describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_ROOT }, () => {
   let workDir = '';
   let layout: StateLayout;
@@ -332,7 +347,7 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
 
   test('up a second time is a no-op: fast, says so, starts nothing', async (t) => {
     requireUp();
-    const processesBefore = await lastingProcessesMentioning(layout.root);
+    const processesBefore = await settledProcessesMentioning(layout.root);
     const recordedBefore = await recordedProcesses();
     const started = performance.now();
     const again = await kamaji('up', `--state-dir=${layout.root}`);
