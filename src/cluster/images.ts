@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { constants, gzip } from 'node:zlib';
+import { constants, createGunzip, gzip } from 'node:zlib';
 import {
   binaryPath,
   cacheRoot,
@@ -194,6 +194,21 @@ export async function writeOciLayout(dir: string, image: OciImage): Promise<void
     if (entry.type === 'directory') await mkdir(path, { recursive: true });
     else if (entry.type === 'file') await writeFile(path, entry.content);
   }
+}
+
+/** The bytes of an image's layer as pulled (gzipped) and as unpacked (its tar), streamed: never held whole. */
+export async function layerSizes(image: OciImage): Promise<{ compressed: number; uncompressed: number }> {
+  const layer = image.blobs.find((part) => part.mediaType === MEDIA_TYPES.layer);
+  if (!layer) throw new Error(`image ${image.reference} has no layer`);
+  let uncompressed = 0;
+  const gunzip = createGunzip();
+  gunzip.on('data', (chunk: Buffer) => {
+    uncompressed += chunk.length;
+  });
+  const done = new Promise((resolve, reject) => gunzip.on('end', resolve).on('error', reject));
+  gunzip.end(layer.content);
+  await done;
+  return { compressed: layer.size, uncompressed };
 }
 
 /** The layer of an image as a tar, the host files read. */

@@ -4,7 +4,8 @@ import { join, posix } from 'node:path';
 import { hostEntries, parseLddPaths } from './cluster-images.ts';
 import { runCommand } from './command.ts';
 import { BINARY_DIR, cachedImage, type ImageBuild, type ImageEntry, type ImageSpec, type OciImage } from './images.ts';
-import { pushImage, registryAddress, registryManifestDigest } from './registry.ts';
+import { recordedPid } from './pid-files.ts';
+import { pushImage, REGISTRY_PROCESS, registryAddress, registryManifestDigest } from './registry.ts';
 import type { StateLayout } from './state.ts';
 
 export const OPERATOR_IMAGE_REPOSITORY = 'docker.io/kamaji/kamaji-ts';
@@ -222,16 +223,16 @@ export async function publishOperatorImage(
 ): Promise<string> {
   const reference = operatorImageReference(options.tag);
   const address = registryAddress(layout);
+  // Checked first: with no instance there, the node address may well route somewhere else entirely.
+  if ((await recordedPid(layout, REGISTRY_PROCESS)) === undefined) {
+    throw new Error(
+      `no registry runs for the local cluster of ${layout.root}: start it with kamaji up --state-dir=${layout.root}`,
+    );
+  }
   const started = Date.now();
   const build = await operatorImageBuild();
   options.report?.(`${reference}: ${build.digest} ready in ${elapsed(started)}`);
-  const present = await registryManifestDigest(address, reference).catch((error: Error) => {
-    throw new Error(
-      `no registry answers at ${address} (${error.message}): is the local cluster of ${layout.root} up? ` +
-        `Start it with kamaji up --state-dir=${layout.root}`,
-    );
-  });
-  if (present === build.digest) {
+  if ((await registryManifestDigest(address, reference)) === build.digest) {
     options.report?.(`${reference}: already in the registry at ${address}`);
     return reference;
   }
