@@ -69,9 +69,39 @@ export async function restoreHostSysctls(layout: StateLayout): Promise<void> {
   await rm(layout.files.hostSysctls);
 }
 
+/**
+ * inotify limits are per user and machine-wide: every kubelet, containerd, kube-apiserver and controller-manager of
+ * every node box and tenant takes instances from root's `max_user_instances` (128 by default). An admin node, six
+ * tenants and six workers need about 150 (measured: 22 the admin node, 13 a tenant, 8 a worker), and the kubelet that finds none left
+ * never serves /healthz, so `kubeadm join` waits in vain. Raised to these floors (as kind's known issues advise),
+ * never lowered, and not restored at `down`: another instance may be running on them.
+ */
+export const INOTIFY_FLOORS = {
+  'fs.inotify.max_user_instances': 8192,
+  'fs.inotify.max_user_watches': 524288,
+} as const;
+
+/** The values to write so that each setting is at least its floor (none when all are). */
+export function raisedSettings(
+  current: Readonly<Record<string, number>>,
+  floors: Readonly<Record<string, number>>,
+): [string, number][] {
+  return Object.entries(floors).filter(([name, floor]) => (current[name] ?? 0) < floor);
+}
+
+async function raiseInotifyLimits(): Promise<void> {
+  const current = Object.fromEntries(
+    await Promise.all(
+      Object.keys(INOTIFY_FLOORS).map(async (name) => [name, Number(await readFile(sysctlFile(name), 'utf8'))]),
+    ),
+  );
+  for (const [name, value] of raisedSettings(current, INOTIFY_FLOORS)) await writeFile(sysctlFile(name), String(value));
+}
+
 /** Starts the kubelet inside the box with kubeadm's configuration. */
 export async function startKubelet(box: NodeBox, supervisor: Supervisor, binary: string): Promise<SupervisedProcess> {
   await saveHostSysctls(box.layout);
+  await raiseInotifyLimits();
   const flags = parseKubeadmFlags(await readFile(boxPath(box.layout, '/var/lib/kubelet', KUBEADM_FLAGS_ENV), 'utf8'));
   return startInBox(box, supervisor, {
     name: 'kubelet',

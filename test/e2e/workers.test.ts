@@ -13,6 +13,7 @@ import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { runCommand } from '../../src/cluster/command.ts';
 import { HTTP_ECHO_IMAGE, HTTP_ECHO_PORT } from '../../src/cluster/image-references.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
+import { INOTIFY_FLOORS, sysctlFile } from '../../src/cluster/kubelet.ts';
 import { cgroupMountPoints, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, recordedPid } from '../../src/cluster/pid-files.ts';
 import { boxPath, type StateLayout, stateLayout, workerLayout } from '../../src/cluster/state.ts';
@@ -174,6 +175,11 @@ describe('tenant workers: kamaji up --workers 2', { skip: NEEDS_ROOT }, () => {
     const list = await kamaji('worker', 'list', `--state-dir=${layout.root}`);
     assert.match(list.stdout, /demo-worker-1 +default\/demo +172\.30\.\d+\.64 +10\.244\.\d+\.0\/24 +running/);
     assert.match(list.stdout, /demo-worker-2 +default\/demo +172\.30\.\d+\.65 +10\.244\.\d+\.0\/24 +running/);
+    // Root's inotify instances are shared by every node box and tenant: the default 128 ran out at six tenants
+    // with six workers (bench/workers.ts), and the last kubelet never became healthy.
+    for (const [name, floor] of Object.entries(INOTIFY_FLOORS)) {
+      assert.ok(Number(readFileSync(sysctlFile(name), 'utf8')) >= floor, `${name} is at least ${floor}`);
+    }
     upSucceeded = true;
   });
 
