@@ -158,7 +158,7 @@ describe('charts/kamaji', () => {
     const roles = (await render()).filter((document) => document.kind === 'ClusterRole' || document.kind === 'Role');
     assert.deepEqual(
       roles.map((role) => `${role.kind}/${role.name}`),
-      ['ClusterRole/kamaji-manager', 'Role/kamaji-leader-election'],
+      ['ClusterRole/kamaji-manager', 'Role/kamaji-manager'],
     );
     let rules = 0;
     for (const role of roles) {
@@ -190,17 +190,18 @@ describe('charts/kamaji', () => {
     assert.ok(rules >= 12, `${rules} rules checked`);
   });
 
-  test('RBAC: the Lease is granted in the release namespace only, by name; webhook configurations only by name', async () => {
+  test('RBAC: the Lease and the webhook Secret in the release namespace only, by name; webhook configurations by name', async () => {
     const documents = await render();
     const clusterRole = find<V1ClusterRole>(documents, 'ClusterRole', 'kamaji-manager');
     assert.ok(!clusterRole.rules?.some((rule) => rule.resources?.includes('leases')), 'no cluster-wide Lease rule');
-    const role = find<V1ClusterRole & { metadata: { namespace: string } }>(documents, 'Role', 'kamaji-leader-election');
+    const role = find<V1ClusterRole & { metadata: { namespace: string } }>(documents, 'Role', 'kamaji-manager');
     assert.equal(role.metadata.namespace, 'kamaji-system');
     assert.deepEqual(
-      role.rules?.map((rule) => [rule.resourceNames ?? [], rule.verbs]),
+      role.rules?.map((rule) => [rule.resources, rule.resourceNames ?? [], rule.verbs]),
       [
-        [['kamaji-manager'], ['get', 'update']],
-        [[], ['create']],
+        [['leases'], ['kamaji-manager'], ['get', 'update']],
+        [['leases'], [], ['create']],
+        [['secrets'], ['kamaji-webhook-certificate'], ['get', 'list', 'watch', 'update']],
       ],
     );
     const webhookRules = (rules: V1PolicyRule[] | undefined) =>
@@ -215,6 +216,8 @@ describe('charts/kamaji', () => {
       'kamaji-manager',
     );
     assert.deepEqual(webhookRules(withoutWebhooks.rules), [], 'no webhook rule without webhooks');
+    const roleWithoutWebhooks = find<V1ClusterRole>(await render('webhooks.enabled=false'), 'Role', 'kamaji-manager');
+    assert.ok(!roleWithoutWebhooks.rules?.some((rule) => rule.resources?.includes('secrets')));
   });
 
   test('the Grafana dashboard: valid JSON in a ConfigMap labelled for the sidecar, querying exactly the metrics the manager serves', async () => {
