@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,10 +26,14 @@ import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane, TenantControlPlaneSpec } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { dataStoreObjects, KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
+import { loadClusterAccess } from '../../src/controller/cluster-access.ts';
+import { KubeClient } from '../../src/controller/kube-client.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, type SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
+import type { AdmissionReview } from '../../src/webhook/admission.ts';
+import { ensureCertificateSecret } from '../../src/webhook/certificates.ts';
 import { WEBHOOK_PATHS } from '../../src/webhook/webhook.ts';
 import { useControlPlane } from '../support/control-plane.ts';
 import {
@@ -88,6 +93,23 @@ function configurations(url: string): [V1ValidatingWebhookConfiguration, V1Mutat
       ],
     },
   ];
+}
+
+/** POSTs an AdmissionReview to the webhook, trusting `ca`; resolves once it is allowed. */
+function postReview(url: string, ca: string, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const call = request(url, { method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
+        if (answer.response?.allowed) resolve();
+        else reject(new Error(`refused: ${answer.response?.status?.message}`));
+      });
+    });
+    call.on('error', reject);
+    call.end(body);
+  });
 }
 
 const condition = (tcp: TenantControlPlane, type: string): V1Condition | undefined =>
@@ -278,12 +300,79 @@ describe('admission webhooks served by the manager', () => {
       custom.createClusterCustomObject({ ...dataStores, body: broken }),
     );
     await refused('metadata.name', custom.deleteClusterCustomObject({ ...dataStores, name: 'default' }));
+    // The same DataStore with its references right is accepted, and deleted while unused.
+    await custom.createClusterCustomObject({ ...dataStores, body: dataStore });
+    await custom.deleteClusterCustomObject({ ...dataStores, name: 'orphan' });
   });
 
   test('good objects pass and an empty spec.dataStore is defaulted at admission', async () => {
     const created = await createTenant('plain', { dataStore: undefined }, true);
     assert.equal(created.spec.dataStore, 'default', 'the mutating webhook set spec.dataStore');
     assert.equal(refusals.length, 11, `refusals: ${refusals.join(', ')}`);
+  });
+
+  test('a caBundle reset (as by an upgrade of the configuration) is written again', async () => {
+    const ca = await secretCa();
+    await admission.patchValidatingWebhookConfiguration({
+      name: VALIDATING,
+      body: [{ op: 'remove', path: '/webhooks/1/clientConfig/caBundle' }],
+    });
+    await waitFor(async () => ((await caBundles()).every((bundle) => bundle === ca) ? true : undefined), {
+      timeoutMs: 10_000,
+      description: 'caBundle to be written again',
+    });
+  });
+
+  test('replicas racing to create the Secret all end with the one that won', async () => {
+    const client = new KubeClient(loadClusterAccess(harness().kubeconfigPath));
+    try {
+      const location = { namespace: KAMAJI_NAMESPACE, name: 'raced-certificate' };
+      const names = ['kamaji-webhook-service.kamaji-system.svc', '127.0.0.1'];
+      const results = await Promise.all(
+        [1, 2, 3].map(() => ensureCertificateSecret(client, location, names, { keyAlgorithm: 'ECDSA-P256' })),
+      );
+      assert.equal(results.filter((result) => result.issued).length, 1, 'one replica issued');
+      const stored = (await core.readNamespacedSecret(location)).data?.['tls.crt'];
+      for (const { certificates } of results) {
+        assert.equal(Buffer.from(certificates.serving.certificatePem).toString('base64'), stored);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  test('webhook latency under 50 concurrent admissions', async (t) => {
+    const ca = Buffer.from((await secretCa()) ?? '', 'base64').toString('utf8');
+    const good = tenantManifest('fast', NAMESPACE, 16443);
+    const review = JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u',
+        kind: { group: GROUP, version: VERSION, kind: 'TenantControlPlane' },
+        operation: 'CREATE',
+        name: 'fast',
+        namespace: NAMESPACE,
+        object: good,
+      },
+    });
+    const url = `https://127.0.0.1:${webhookPort}${WEBHOOK_PATHS.validateTenantControlPlane}`;
+    const timed = async (call: () => Promise<void>) => {
+      const started = performance.now();
+      await call();
+      return performance.now() - started;
+    };
+    const direct = await Promise.all(Array.from({ length: 50 }, () => timed(() => postReview(url, ca, review))));
+    const viaApi = await Promise.all(
+      Array.from({ length: 50 }, (_, index) => timed(async () => void (await createTenant(`fast-${index}`)))),
+    );
+    const figure = (samples: number[]) => {
+      const sorted = samples.toSorted((a, b) => a - b);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]?.toFixed(1);
+      return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`;
+    };
+    t.diagnostic(`webhook alone (50 concurrent reviews): ${figure(direct)}`);
+    t.diagnostic(`dry-run create through the API server (50 concurrent): ${figure(viaApi)}`);
   });
 
   test('a deleted certificate Secret is recreated with a new CA, and caBundle follows', async () => {
