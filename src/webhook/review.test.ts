@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
-import type { TenantControlPlane, TenantControlPlaneSpec } from '../api/v1alpha1/tenant-control-plane.ts';
+import type {
+  DeploymentSpec,
+  TenantControlPlane,
+  TenantControlPlaneSpec,
+} from '../api/v1alpha1/tenant-control-plane.ts';
 import type { AdmissionRequest, AdmissionResponse, Operation } from './admission.ts';
 import {
   defaultTenantControlPlane,
@@ -25,6 +29,10 @@ function tenant(name: string, spec: Partial<TenantControlPlaneSpec> = {}, instal
     ...(installed ? { status: { kubernetesResources: { version: { version: installed } } } } : {}),
   } as TenantControlPlane;
 }
+
+const withDeployment = (deployment: DeploymentSpec): Partial<TenantControlPlaneSpec> => ({
+  controlPlane: { service: { serviceType: 'ClusterIP' }, deployment },
+});
 
 const secretRef = (keyPath: string) => ({
   secretReference: { name: 'etcd-certs', namespace: 'kamaji-system', keyPath },
@@ -160,19 +168,17 @@ describe('TenantControlPlane validation', () => {
         reviewTenantControlPlane(
           request(
             'CREATE',
-            tenant('a', {
-              controlPlane: {
-                service: { serviceType: 'ClusterIP' },
-                deployment: {
-                  additionalVolumeMounts: {
-                    apiServer: [
-                      { name: 'one', mountPath: '/etc/extra' },
-                      { name: 'two', mountPath: '/etc/extra' },
-                    ],
-                  },
+            tenant(
+              'a',
+              withDeployment({
+                additionalVolumeMounts: {
+                  apiServer: [
+                    { name: 'one', mountPath: '/etc/extra' },
+                    { name: 'two', mountPath: '/etc/extra' },
+                  ],
                 },
-              },
-            }),
+              }),
+            ),
           ),
           context(),
         ),
@@ -184,12 +190,7 @@ describe('TenantControlPlane validation', () => {
         reviewTenantControlPlane(
           request(
             'CREATE',
-            tenant('a', {
-              controlPlane: {
-                service: { serviceType: 'ClusterIP' },
-                deployment: { additionalContainers: [{ name: 'kine', image: 'busybox' }] },
-              },
-            }),
+            tenant('a', withDeployment({ additionalContainers: [{ name: 'kine', image: 'busybox' }] })),
           ),
           context(),
         ),

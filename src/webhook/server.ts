@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { parseListenAddress } from '../controller/health.ts';
+import { closeServer, listen } from '../controller/health.ts';
 import type { Log } from '../controller/log.ts';
 import { type AdmissionResponse, type AdmissionReview, failed } from './admission.ts';
 
@@ -31,7 +30,6 @@ export async function startWebhookServer(options: {
   routes: Readonly<Record<string, Reviewer>>;
   log: Log;
 }): Promise<WebhookServer> {
-  const { host, port } = parseListenAddress(options.address);
   let certificatePem: string | undefined;
   const server: Server = createServer({ minVersion: 'TLSv1.2' }, (request, response) => {
     void serve(request, response, options.routes).catch((error: Error) => {
@@ -40,14 +38,9 @@ export async function startWebhookServer(options: {
     });
   });
   server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const bound = server.address() as AddressInfo;
-  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  const bound = await listen(server, options.address);
   return {
-    url: `https://${shownHost}:${bound.port}`,
+    url: `https://${bound}`,
     get certificatePem() {
       return certificatePem;
     },
@@ -55,11 +48,7 @@ export async function startWebhookServer(options: {
       server.setSecureContext({ cert: certificate, key, minVersion: 'TLSv1.2' });
       certificatePem = certificate;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 
