@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,13 +27,19 @@ import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
 import type { TenantControlPlane, TenantControlPlaneSpec } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { dataStoreObjects, KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
 import { loadClusterAccess } from '../../src/controller/cluster-access.ts';
-import { KubeClient } from '../../src/controller/kube-client.ts';
+import { builtinResources, KubeClient, resourcePath } from '../../src/controller/kube-client.ts';
+import { microTime } from '../../src/controller/leader-election.ts';
+import { LEASE_NAME } from '../../src/manager/manager.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, type SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
-import type { AdmissionReview } from '../../src/webhook/admission.ts';
-import { ensureCertificateSecret } from '../../src/webhook/certificates.ts';
+import type { AdmissionResponse, AdmissionReview } from '../../src/webhook/admission.ts';
+import {
+  ensureCertificateSecret,
+  issueCertificates,
+  type WebhookCertificates,
+} from '../../src/webhook/certificates.ts';
 import { WEBHOOK_PATHS } from '../../src/webhook/webhook.ts';
 import { useControlPlane } from '../support/control-plane.ts';
 import {
@@ -95,20 +101,34 @@ function configurations(url: string): [V1ValidatingWebhookConfiguration, V1Mutat
   ];
 }
 
-/** POSTs an AdmissionReview to the webhook, trusting `ca`; resolves once it is allowed. */
-function postReview(url: string, ca: string, body: string): Promise<void> {
+/** POSTs an AdmissionReview to the webhook, trusting `ca`; resolves to its response. */
+function postReview(url: string, ca: string, body: string): Promise<AdmissionResponse | undefined> {
   return new Promise((resolve, reject) => {
     const call = request(url, { method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
-        if (answer.response?.allowed) resolve();
-        else reject(new Error(`refused: ${answer.response?.status?.message}`));
-      });
+      response.on('end', () =>
+        resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview).response),
+      );
     });
     call.on('error', reject);
     call.end(body);
+  });
+}
+
+/** An AdmissionReview of a TenantControlPlane CREATE, as the API server sends it. */
+function tenantReview(tcp: TenantControlPlane): string {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'u',
+      kind: { group: GROUP, version: VERSION, kind: 'TenantControlPlane' },
+      operation: 'CREATE',
+      name: tcp.metadata.name,
+      namespace: tcp.metadata.namespace,
+      object: tcp,
+    },
   });
 }
 
@@ -343,26 +363,15 @@ describe('admission webhooks served by the manager', () => {
 
   test('webhook latency under 50 concurrent admissions', async (t) => {
     const ca = Buffer.from((await secretCa()) ?? '', 'base64').toString('utf8');
-    const good = tenantManifest('fast', NAMESPACE, 16443);
-    const review = JSON.stringify({
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid: 'u',
-        kind: { group: GROUP, version: VERSION, kind: 'TenantControlPlane' },
-        operation: 'CREATE',
-        name: 'fast',
-        namespace: NAMESPACE,
-        object: good,
-      },
-    });
+    const review = tenantReview(tenantManifest('fast', NAMESPACE, 16443));
     const url = `https://127.0.0.1:${webhookPort}${WEBHOOK_PATHS.validateTenantControlPlane}`;
     const timed = async (call: () => Promise<void>) => {
       const started = performance.now();
       await call();
       return performance.now() - started;
     };
-    const direct = await Promise.all(Array.from({ length: 50 }, () => timed(() => postReview(url, ca, review))));
+    const allowed = async () => assert.equal((await postReview(url, ca, review))?.allowed, true);
+    const direct = await Promise.all(Array.from({ length: 50 }, () => timed(allowed)));
     const viaApi = await Promise.all(
       Array.from({ length: 50 }, (_, index) => timed(async () => void (await createTenant(`fast-${index}`)))),
     );
@@ -398,6 +407,64 @@ describe('admission webhooks served by the manager', () => {
         ),
       { timeoutMs: 15_000, description: 'the webhook to refuse with its new certificate' },
     );
+  });
+
+  test('a replica that is not the leader serves too, here with a certificate from a directory (cert-manager)', async () => {
+    // Another replica holds the Lease for an hour: this one never leads.
+    const now = microTime(Date.now());
+    const admin = new KubeClient(loadClusterAccess(harness().kubeconfigPath));
+    await admin
+      .request('POST', resourcePath(builtinResources.lease, { namespace: KAMAJI_NAMESPACE }), {
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: LEASE_NAME },
+          spec: { holderIdentity: 'elsewhere', leaseDurationSeconds: 3600, acquireTime: now, renewTime: now },
+        },
+      })
+      .finally(() => admin.close());
+    const certDir = join(dir, 'mounted');
+    await mkdir(certDir);
+    const mount = async (certificates: WebhookCertificates) => {
+      await writeFile(join(certDir, 'tls.key'), certificates.serving.privateKeyPem);
+      await writeFile(join(certDir, 'tls.crt'), certificates.serving.certificatePem);
+    };
+    const first = await issueCertificates(undefined, 'ca', ['127.0.0.1'], { keyAlgorithm: 'ECDSA-P256' });
+    await mount(first);
+    const [port, probe] = [await freePort(), await freePort()];
+    const follower = await startManagerProcess(supervisor, {
+      name: 'follower',
+      dir,
+      kubeconfigYaml: harness().kubeconfigYaml,
+      leaderElect: true,
+      extraArgs: [
+        `--probe-address=127.0.0.1:${probe}`,
+        `--webhook-address=127.0.0.1:${port}`,
+        `--webhook-cert-dir=${certDir}`,
+      ],
+    });
+    await waitFor(async () => ((await fetch(`http://127.0.0.1:${probe}/readyz`)).ok ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      description: 'the follower to be ready',
+    }).catch(async (error: Error) => assert.fail(`${error.message}\n${await logOf(follower)}`));
+    const url = `https://127.0.0.1:${port}${WEBHOOK_PATHS.validateTenantControlPlane}`;
+    const bad = tenantReview(tenantManifest('elsewhere', NAMESPACE, 16443, { dataStore: 'nowhere' }));
+    const answer = await postReview(url, first.caBundlePem, bad);
+    assert.equal(answer?.allowed, false);
+    assert.match(answer?.status?.message ?? '', /^spec\.dataStore: DataStore nowhere does not exist/);
+    assert.match(await logOf(follower, 200), /webhook: serving the certificate from/);
+    assert.doesNotMatch(await logOf(follower, 200), /became leader/);
+
+    // A certificate from another CA is mounted: it is served without a restart.
+    const second = await issueCertificates(undefined, 'ca', ['127.0.0.1'], { keyAlgorithm: 'ECDSA-P256' });
+    await mount(second);
+    await waitFor(() => postReview(url, second.caBundlePem, bad).catch(() => undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+      description: 'the new certificate to be served',
+    });
+    await supervisor.stop(follower);
   });
 
   test('with the manager down and failurePolicy Ignore, a bad tenant is stored; the reconciler reports it', async () => {
