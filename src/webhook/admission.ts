@@ -91,11 +91,6 @@ export function refused(
   };
 }
 
-/** The answer to a review that could not be made (malformed, or the check itself failed). */
-export function failed(uid: string, code: number, message: string): AdmissionResponse {
-  return { uid, allowed: false, status: { code, reason: code === 400 ? 'BadRequest' : 'InternalError', message } };
-}
-
 /**
  * What an UPDATE adds to what was wrong before. An object stored while the webhook was down, or before a rule
  * existed, stays writable (the operator's own claim and finalizer writes, a user fixing one problem at a time):

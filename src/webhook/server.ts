@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { closeServer, listen } from '../controller/health.ts';
 import type { Log } from '../controller/log.ts';
-import { type AdmissionResponse, type AdmissionReview, failed } from './admission.ts';
+import type { AdmissionResponse, AdmissionReview } from './admission.ts';
 
 /** Reviews one AdmissionReview request (its `request` is present). */
 export type Reviewer = (review: Required<Pick<AdmissionReview, 'request'>>) => Promise<AdmissionResponse>;
@@ -22,8 +22,8 @@ export interface WebhookServer {
 
 /**
  * HTTPS for the API server's admission calls: POST of an AdmissionReview on one of `routes`, answered with the
- * reviewer's response. Until a certificate is loaded, handshakes fail (the API server then applies the
- * failurePolicy) and readiness says so.
+ * reviewer's response. Until a certificate is loaded, handshakes fail, and a reviewer that throws gets an HTTP
+ * 500: the API server then applies the failurePolicy. Readiness says so meanwhile.
  */
 export async function startWebhookServer(options: {
   address: string;
@@ -75,15 +75,16 @@ async function serve(
     return send(response, 400, { message: 'the body is not JSON' });
   }
   const admission = review.request;
-  let answer: AdmissionResponse;
   if (review.kind !== 'AdmissionReview' || !admission?.uid) {
-    answer = failed(admission?.uid ?? '', 400, 'expected an admission.k8s.io/v1 AdmissionReview with a request');
-  } else {
-    try {
-      answer = await reviewer({ ...review, request: admission });
-    } catch (error) {
-      answer = failed(admission.uid, 500, `the review could not be made: ${(error as Error).message}`);
-    }
+    return send(response, 400, { message: 'expected an admission.k8s.io/v1 AdmissionReview with a request' });
+  }
+  let answer: AdmissionResponse;
+  try {
+    answer = await reviewer({ ...review, request: admission });
+  } catch (error) {
+    // Not a refusal: a webhook that cannot review is a failed call, and the configuration's failurePolicy decides
+    // (an answer with allowed: false would be a denial whatever its code).
+    return send(response, 500, { message: `the review could not be made: ${(error as Error).message}` });
   }
   send(response, 200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: answer });
 }
