@@ -1,3 +1,4 @@
+import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -83,7 +84,7 @@ export interface RunningWebhooks {
 }
 
 const SECRET_RESYNC_MS = 10 * 60_000;
-const DIRECTORY_RESYNC_MS = 10_000;
+const DIRECTORY_RESYNC_MS = 60_000;
 const KEY = 'certificates';
 
 /**
@@ -129,7 +130,12 @@ export async function startWebhooks(options: WebhookOptions): Promise<RunningWeb
   const queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 60_000 });
   const resync = () => queue.add(KEY);
   let keep: () => Promise<void>;
+  let dirWatcher: FSWatcher | undefined;
   if (source.kind === 'directory') {
+    // The kubelet swaps a mounted Secret's files by renaming a symlink: a change in the directory is the cue, and
+    // the periodic re-read covers a missed one.
+    dirWatcher = watch(source.dir, resync);
+    dirWatcher.on('error', (error) => log(`webhook: watching ${source.dir}: ${error.message}`, { level: 'error' }));
     keep = async () => {
       const [certificate, key] = await Promise.all([
         readFile(join(source.dir, SECRET_KEYS.certificate), 'utf8'),
@@ -218,6 +224,7 @@ export async function startWebhooks(options: WebhookOptions): Promise<RunningWeb
     url: server.url,
     readiness,
     async stop() {
+      dirWatcher?.close();
       await queue.shutDown();
       await Promise.all(informers.map((informer) => informer.stop()));
       await workers;

@@ -464,7 +464,7 @@ describe('admission webhooks served by the manager', () => {
     const second = await issueCertificates(undefined, 'ca', ['127.0.0.1'], { keyAlgorithm: 'ECDSA-P256' });
     await mount(second);
     await waitFor(() => postReview(url, second.caBundlePem, bad).catch(() => undefined), {
-      timeoutMs: 30_000,
+      timeoutMs: 5_000,
       intervalMs: 500,
       description: 'the new certificate to be served',
     });
