@@ -66,12 +66,13 @@ function comm(pid: number): string {
   }
 }
 
-/** Resident memory (MiB) of the processes of an instance, by command name. */
-function rssByCommand(layout: StateLayout, holder: number | undefined): Map<string, number> {
-  const rss = new Map<string, number>();
+/** Resident memory (MiB) of the processes of an instance, and how many there are, by command name. */
+function rssByCommand(layout: StateLayout, holder: number | undefined): Map<string, { mib: number; count: number }> {
+  const rss = new Map<string, { mib: number; count: number }>();
   for (const pid of processesOfInstance(layout, holder)) {
     const name = comm(pid);
-    rss.set(name, (rss.get(name) ?? 0) + vmRssKib(pid) / 1024);
+    const sum = rss.get(name) ?? { mib: 0, count: 0 };
+    rss.set(name, { mib: sum.mib + vmRssKib(pid) / 1024, count: sum.count + 1 });
   }
   return rss;
 }
@@ -144,13 +145,16 @@ async function main(): Promise<void> {
     const admins = rssByCommand(layout, await recordedPid(layout, 'mount-holder'));
     const servers = RUNS + 1;
     process.stdout.write(
-      `idle RSS: konnectivity-server ${((admins.get('proxy-server') ?? 0) / servers).toFixed(0)} MiB per tenant\n`,
+      `idle RSS: konnectivity-server ${((admins.get('proxy-server')?.mib ?? 0) / servers).toFixed(0)} MiB per tenant\n`,
     );
     const worker = (await listWorkers(layout)).find((w) => w.tenant === 'demo');
     if (worker) {
       const box = workerLayout(layout, worker);
       const rss = rssByCommand(box, await recordedPid(box, 'mount-holder'));
-      const mib = (name: string) => `${(rss.get(name) ?? 0).toFixed(0)} MiB`;
+      const mib = (name: string) => {
+        const { mib: total, count } = rss.get(name) ?? { mib: 0, count: 0 };
+        return `${total.toFixed(0)} MiB${count > 1 ? ` (${count} processes)` : ''}`;
+      };
       process.stdout.write(
         `idle RSS on a worker: konnectivity agent ${mib('proxy-agent')}, CoreDNS ${mib('coredns')}, kube-proxy ${mib('kube-proxy')}, kubelet ${mib('kubelet')} + containerd ${mib('containerd')} (+ shims ${mib('containerd-shim')})\n`,
       );

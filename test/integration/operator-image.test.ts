@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,6 +24,30 @@ interface ImageConfig {
   User: string;
   WorkingDir: string;
 }
+
+const KAMAJI_BIN = join(import.meta.dirname, '..', '..', 'bin', 'kamaji.js');
+
+test('kamaji image build --tag T --output DIR: an OCI layout naming the tag, and the digest and sizes printed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-image-build-'));
+  try {
+    const { stdout } = await run(process.execPath, [KAMAJI_BIN, 'image', 'build', '--tag', 'try-1', '--output', dir]);
+    const [reference, digestLine, sizeLine] = stdout.split('\n');
+    assert.equal(reference, 'docker.io/kamaji/kamaji-ts:try-1');
+    const digest = digestLine?.replace(/^digest /, '');
+    assert.equal(digest, (await operatorImageBuild()).digest);
+    assert.match(sizeLine ?? '', /^size \d+\.\d MB compressed, \d+\.\d MB uncompressed/);
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+    assert.equal(index.manifests[0].digest, digest);
+    assert.equal(index.manifests[0].annotations['org.opencontainers.image.ref.name'], 'try-1');
+    const manifest = JSON.parse(await readFile(join(dir, 'blobs', 'sha256', digest?.slice(7) ?? ''), 'utf8'));
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      const content = await readFile(join(dir, 'blobs', 'sha256', blob.digest.slice(7)));
+      assert.equal(`sha256:${createHash('sha256').update(content).digest('hex')}`, blob.digest);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 /** Unshares the mount namespace, binds the root read-only onto itself and runs the command chrooted as the user. */
 const READ_ONLY_CHROOT = `root=$1; user=$2; shift 2
