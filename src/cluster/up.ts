@@ -22,6 +22,7 @@ import { processesStartedWith, recordedPid, recordProcess, stopPid, stopRecorded
 import { ensurePrerequisites } from './prerequisites.ts';
 import { logFile, type StateLayout, stateLayout, workerLayout } from './state.ts';
 import { listWorkers, stopWorker, WORKER_OWNER_PROCESS } from './worker.ts';
+import { routeServiceRange } from './worker-network.ts';
 import { addWorker, restartWorker } from './worker-owner.ts';
 
 export const DEMO_TENANT = { name: 'demo', namespace: 'default', nodePort: 31443 } as const;
@@ -56,16 +57,11 @@ export function ownerArguments(layout: StateLayout, workers = DEFAULT_WORKERS): 
 
 /**
  * The chart values `up` installs Kamaji with, in this one place: the operator image it pushed (pulled again at
- * every start: a rebuilt image keeps its tag), the replicas, and what the local cluster leaves out. The webhooks
- * stay off until templates/webhooks.yaml is in the chart.
+ * every start: a rebuilt image keeps its tag) and the replicas; everything else is the chart's default, webhooks
+ * included, as on any cluster.
  */
 export function upChartValues(imageTag: string): string[] {
-  return [
-    `image.tag=${imageTag}`,
-    'image.pullPolicy=Always',
-    `replicaCount=${UP_MANAGER_REPLICAS}`,
-    'webhooks.enabled=false',
-  ];
+  return [`image.tag=${imageTag}`, 'image.pullPolicy=Always', `replicaCount=${UP_MANAGER_REPLICAS}`];
 }
 
 /** The arguments that tell this instance's owner from any other process (the state dir among them). */
@@ -167,6 +163,7 @@ export async function bringUp(
         logs: nodeLogs,
         run: async () => {
           box = (await startAdminNode({ stateDir, supervisor, report: (line) => report(`  ${line}`) })).box;
+          await routeServiceRange(layout);
         },
       },
       { name: 'admin node Ready', logs: nodeLogs, run: () => waitForNodeReady(layout) },
