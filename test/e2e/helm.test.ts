@@ -55,6 +55,8 @@ const ALLOWED: readonly (readonly string[])[] = [
   ['create', 'events', '-n', 'default'],
   ['patch', 'deployments.apps', '-n', 'default'],
   ['list', 'nodes'],
+  ['patch', 'validatingwebhookconfigurations.admissionregistration.k8s.io/kamaji-validating-webhook-configuration'],
+  ['update', 'secrets/kamaji-webhook-certificate', '-n', KAMAJI_NAMESPACE],
 ];
 
 /** The sum of a metric's series whose labels start with `labels` (e.g. `controller="x"`), from /metrics text. */
