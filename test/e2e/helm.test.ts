@@ -13,7 +13,12 @@ import type { V1ClusterRole, V1Deployment, V1Pod } from '@kubernetes/client-node
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { runCommand } from '../../src/cluster/command.ts';
 import { CHART_DIR } from '../../src/cluster/helm.ts';
-import { KAMAJI_NAMESPACE, KAMAJI_RELEASE, MANAGER_POD_SELECTOR } from '../../src/cluster/kamaji-install.ts';
+import {
+  KAMAJI_NAMESPACE,
+  KAMAJI_RELEASE,
+  MANAGER_POD_SELECTOR,
+  tenantControlPlaneManifest,
+} from '../../src/cluster/kamaji-install.ts';
 import { processesOfInstance } from '../../src/cluster/node-box.ts';
 import { operatorImageTag, publishOperatorImage } from '../../src/cluster/operator-image.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
@@ -174,6 +179,19 @@ describe('charts/kamaji on the local admin cluster: install, least privilege, up
     await oneLeader(pods);
     const demo = await getJson<TenantControlPlane>('tcp', DEMO_TENANT.name, '-n', DEMO_TENANT.namespace);
     assert.equal(demo.status?.kubernetesResources?.version?.status, 'Ready');
+  });
+
+  test("the chart's webhooks answer through their Service: a TenantControlPlane naming a missing DataStore is refused", async () => {
+    requireUp();
+    const manifest = tenantControlPlaneManifest('refused', DEMO_TENANT.namespace, 31450);
+    const bad = { ...manifest, spec: { ...manifest.spec, dataStore: 'missing' } };
+    const apply = await runCommand(kubectlPath, [`--kubeconfig=${hostKubeconfigPath(layout)}`, 'apply', '-f', '-'], {
+      input: JSON.stringify(bad),
+      allowFailure: true,
+    });
+    assert.notEqual(apply.code, 0, `refused: ${apply.stdout}`);
+    assert.match(apply.stderr, /admission webhook "validate\.tenantcontrolplanes\.kamaji\.clastix\.io" denied/);
+    assert.match(apply.stderr, /spec\.dataStore: DataStore missing does not exist/);
   });
 
   test("the manager's ServiceAccount is denied what the manager does not need; the ClusterRole has no wildcard", async () => {
