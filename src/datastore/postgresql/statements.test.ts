@@ -34,11 +34,11 @@ test('hostile names stay one quoted identifier each, whatever they hold', () => 
     const cases: [string, string][] = [
       [
         createRole(name, 'SCRAM-SHA-256$v'),
-        `CREATE ROLE ID WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT PASSWORD 'SCRAM-SHA-256$v'`,
+        `CREATE ROLE ID WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD 'SCRAM-SHA-256$v'`,
       ],
       [
         alterRole(name, undefined),
-        'ALTER ROLE ID WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT',
+        'ALTER ROLE ID WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT',
       ],
       [disableLogin(name), 'ALTER ROLE ID WITH NOLOGIN'],
       [dropRole(name), 'DROP ROLE IF EXISTS ID'],
@@ -66,6 +66,6 @@ test('a password verifier is one string literal, quotes and backslashes escaped'
   const statement = alterRole('r', "it's\\x");
   assert.equal(
     statement,
-    `ALTER ROLE "r" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT PASSWORD  E'it''s\\\\x'`,
+    `ALTER ROLE "r" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD  E'it''s\\\\x'`,
   );
 });

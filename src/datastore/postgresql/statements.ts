@@ -6,7 +6,7 @@ import { escapeIdentifier, escapeLiteral } from 'pg';
  */
 
 /** Everything a tenant role is not: it may log in, and nothing else of the cluster's. */
-const TENANT_ROLE_ATTRIBUTES = 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT';
+const TENANT_ROLE_ATTRIBUTES = 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT';
 
 export function createRole(role: string, verifier: string): string {
   return `CREATE ROLE ${escapeIdentifier(role)} WITH ${TENANT_ROLE_ATTRIBUTES} PASSWORD ${escapeLiteral(verifier)}`;

@@ -1,0 +1,360 @@
+import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import type { OwnershipRefusal, TenantOwner, TenantStorage } from '../../src/datastore/driver.ts';
+import { type PostgresConnection, withClient } from '../../src/datastore/postgresql/connection.ts';
+import { PostgresDriver } from '../../src/datastore/postgresql/driver.ts';
+import { freePort } from '../../src/process/ports.ts';
+import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
+import { ADMINISTRATOR, startTestPostgres, type TestPostgres } from '../support/postgresql.ts';
+
+interface Tenant {
+  storage: TenantStorage & { password: string };
+  owner: TenantOwner;
+}
+
+const tenant = (name: string, uid: string): Tenant => ({
+  storage: { schema: `${name}_db`, username: name, password: `${name}-Password-1` },
+  owner: { uid, namespace: `ns-${name}`, name },
+});
+
+const ALICE = tenant('alice', 'uid-alice');
+const BOB = tenant('bob', 'uid-bob');
+const MALLORY: TenantOwner = { uid: 'uid-mallory', namespace: 'ns-mallory', name: 'mallory' };
+
+/** SQLSTATEs of the refusals: a privilege missing, and a password that does not authenticate. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+const INVALID_PASSWORD = '28P01';
+
+describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
+  const supervisor = new Supervisor();
+  let server: TestPostgres;
+  let driver: PostgresDriver;
+  let pids: number[] = [];
+
+  before(async () => {
+    server = await startTestPostgres(supervisor);
+    driver = new PostgresDriver(server.administrator);
+  });
+
+  after(async () => {
+    driver?.close();
+    pids = (await server?.processes()) ?? [];
+    await server?.stop();
+    await supervisor.stopAll();
+    // Nothing left: no PostgreSQL process, no data directory.
+    assert.deepEqual(pids.filter(isAlive), []);
+    await assert.rejects(access(server.dir), { code: 'ENOENT' });
+  });
+
+  /** The tenant's own connection to `database`, by password, over TLS. */
+  const asTenant = (who: Tenant, password = who.storage.password): PostgresConnection => ({
+    endpoints: [server.endpoint],
+    caCertificatePem: server.ca.certificatePem,
+    username: who.storage.username,
+    password,
+  });
+  const superuser = <T>(database: string, work: (client: pg.Client) => Promise<T>) =>
+    withClient(server.postgres, database, work);
+
+  /** Everything a tenant leaves in the cluster: databases, roles and owner records, sorted. */
+  const catalog = () =>
+    superuser('kamaji', async (client) => ({
+      databases: (await client.query<{ n: string }>('SELECT datname AS n FROM pg_database ORDER BY 1')).rows.map(
+        (row) => row.n,
+      ),
+      roles: (
+        await client.query<{ n: string }>(
+          "SELECT rolname AS n FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%' ORDER BY 1",
+        )
+      ).rows.map((row) => row.n),
+      records: (
+        await client.query<{ r: string }>("SELECT kind || ':' || name || ':' || uid AS r FROM owners ORDER BY 1")
+      ).rows.map((row) => row.r),
+      acl: (
+        await client.query<{ r: string }>(
+          "SELECT datname || '=' || coalesce(datacl::text, '') || ':' || pg_get_userbyid(datdba) AS r FROM pg_database ORDER BY 1",
+        )
+      ).rows.map((row) => row.r),
+    }));
+
+  /** Runs `attempt` and returns the SQLSTATE it was refused with (fails when it was not refused). */
+  const refusedWith = async (attempt: () => Promise<unknown>): Promise<string> => {
+    try {
+      await attempt();
+    } catch (error) {
+      return String((error as { code?: string }).code);
+    }
+    assert.fail('expected a refusal');
+  };
+
+  test('each tenant gets a database of its own, which its role can connect to and create kine’s table in', async () => {
+    for (const who of [ALICE, BOB]) {
+      assert.equal(await driver.ensureTenant(who.storage, who.owner), undefined);
+      const rows = await withClient(asTenant(who), who.storage.schema, async (client) => {
+        await client.query('CREATE TABLE kine (id bigserial PRIMARY KEY, name text NOT NULL, value bytea)');
+        await client.query("INSERT INTO kine (name, value) VALUES ('/registry/x', 'y')");
+        return (await client.query('SELECT name FROM kine')).rows;
+      });
+      assert.deepEqual(rows, [{ name: '/registry/x' }]);
+    }
+    const roles = await superuser('postgres', (client) =>
+      client.query(
+        `SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolcanlogin
+           FROM pg_roles WHERE rolname IN ('alice', 'bob') ORDER BY 1`,
+      ),
+    );
+    for (const row of roles.rows) {
+      assert.deepEqual(
+        { ...row, rolname: undefined },
+        {
+          rolname: undefined,
+          rolsuper: false,
+          rolcreatedb: false,
+          rolcreaterole: false,
+          rolreplication: false,
+          rolbypassrls: false,
+          rolcanlogin: true,
+        },
+      );
+    }
+  });
+
+  test('each tenant is denied the other’s database, the owners, new databases and roles, and plain TCP', async () => {
+    const denials: string[] = [];
+    for (const [me, other] of [
+      [ALICE, BOB],
+      [BOB, ALICE],
+    ] as const) {
+      const mine = asTenant(me);
+      denials.push(await refusedWith(() => withClient(mine, other.storage.schema, (c) => c.query('SELECT 1'))));
+      denials.push(await refusedWith(() => withClient(mine, 'kamaji', (c) => c.query('SELECT * FROM owners'))));
+      for (const statement of [
+        'CREATE DATABASE stolen',
+        'CREATE ROLE stolen',
+        `ALTER ROLE ${other.storage.username} PASSWORD 'x'`,
+        `GRANT ${other.storage.username} TO ${me.storage.username}`,
+      ]) {
+        denials.push(await refusedWith(() => withClient(mine, me.storage.schema, (c) => c.query(statement))));
+      }
+      // The other tenant's password does not open this tenant's database either.
+      denials.push(
+        await refusedWith(() =>
+          withClient(asTenant(me, other.storage.password), me.storage.schema, (c) => c.query('SELECT 1')),
+        ),
+      );
+    }
+    assert.deepEqual(denials.slice(0, 6), [
+      INSUFFICIENT_PRIVILEGE,
+      INSUFFICIENT_PRIVILEGE,
+      INSUFFICIENT_PRIVILEGE,
+      INSUFFICIENT_PRIVILEGE,
+      INSUFFICIENT_PRIVILEGE,
+      INSUFFICIENT_PRIVILEGE,
+    ]);
+    assert.equal(denials[6], INVALID_PASSWORD);
+    assert.equal(denials.length, 14);
+    assert.deepEqual(denials.slice(7), denials.slice(0, 7));
+    // Without TLS there is no pg_hba.conf line at all.
+    const plain = new pg.Client({
+      host: '127.0.0.1',
+      port: Number(server.endpoint.split(':')[1]),
+      user: ALICE.storage.username,
+      password: ALICE.storage.password,
+      database: ALICE.storage.schema,
+      ssl: false,
+    });
+    await assert.rejects(plain.connect(), /no pg_hba.conf entry/);
+  });
+
+  test('claims of another tenant’s, the server’s or unmanaged identities are refused and change nothing', async () => {
+    await superuser('postgres', async (client) => {
+      await client.query('CREATE DATABASE handmade_db');
+      await client.query('CREATE ROLE handmade_role LOGIN');
+    });
+    const before = await catalog();
+    const claim = (schema: string, username: string) =>
+      driver.ensureTenant({ schema, username, password: 'Mallory-1' }, MALLORY);
+    const refusals: [OwnershipRefusal | undefined, string, string][] = [
+      [await claim('alice_db', 'mallory'), 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
+      [await claim('mallory_db', 'bob'), 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
+      [await claim('mallory_db', 'postgres'), 'ReservedName', 'spec.dataStoreUsername'],
+      [await claim('mallory_db', ADMINISTRATOR), 'ReservedName', 'spec.dataStoreUsername'],
+      [await claim('mallory_db', 'pg_read_all_data'), 'ReservedName', 'spec.dataStoreUsername'],
+      [await claim('postgres', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
+      [await claim('template1', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
+      [await claim('kamaji', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
+      [await claim('handmade_db', 'mallory'), 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
+      [await claim('mallory_db', 'handmade_role'), 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
+    ];
+    for (const [refusal, reason, field] of refusals) {
+      assert.equal(refusal?.reason, reason, JSON.stringify(refusal));
+      assert.equal(refusal?.field, field, JSON.stringify(refusal));
+    }
+    assert.equal(refusals.length, 10);
+    assert.deepEqual(refusals[0]?.[0], {
+      reason: 'OwnedByAnotherTenant',
+      field: 'spec.dataStoreSchema',
+      owner: ALICE.owner,
+    });
+    assert.deepEqual(await catalog(), before);
+    // A membership given by hand is never extended: refused until it is revoked.
+    await superuser('postgres', (client) => client.query('GRANT pg_read_all_data TO bob'));
+    assert.equal((await driver.ensureTenant(BOB.storage, BOB.owner))?.reason, 'ExistsOutsideKamaji');
+    await superuser('postgres', (client) => client.query('REVOKE pg_read_all_data FROM bob'));
+    assert.equal(await driver.ensureTenant(BOB.storage, BOB.owner), undefined);
+    await superuser('postgres', async (client) => {
+      await client.query('DROP DATABASE handmade_db');
+      await client.query('DROP ROLE handmade_role');
+    });
+  });
+
+  test('a re-run changes nothing, and repairs a revoked grant, a changed password, raised attributes', async () => {
+    const settled = await catalog();
+    const verifier = () =>
+      superuser('postgres', async (client) => {
+        const { rows } = await client.query<{ p: string }>(
+          "SELECT rolpassword AS p FROM pg_authid WHERE rolname = 'alice'",
+        );
+        return rows[0]?.p;
+      });
+    const storedVerifier = await verifier();
+    assert.equal(await driver.ensureTenant(ALICE.storage, ALICE.owner), undefined);
+    assert.deepEqual(await catalog(), settled);
+    assert.equal(await verifier(), storedVerifier, 'an unchanged password is not set again');
+
+    await superuser('postgres', async (client) => {
+      await client.query('REVOKE CONNECT ON DATABASE alice_db FROM alice');
+      await client.query('GRANT CONNECT ON DATABASE alice_db TO PUBLIC');
+      await client.query("ALTER ROLE alice PASSWORD 'changed-by-someone' CREATEDB CREATEROLE");
+    });
+    const alice = asTenant(ALICE);
+    assert.equal(await refusedWith(() => withClient(alice, 'alice_db', (c) => c.query('SELECT 1'))), INVALID_PASSWORD);
+    assert.equal(await driver.ensureTenant(ALICE.storage, ALICE.owner), undefined);
+    assert.deepEqual(await catalog(), settled);
+    assert.deepEqual(
+      (await withClient(alice, 'alice_db', (c) => c.query('SELECT count(*)::int AS n FROM kine'))).rows,
+      [{ n: 1 }],
+    );
+    const { rows } = await superuser('postgres', (client) =>
+      client.query("SELECT rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = 'alice'"),
+    );
+    assert.deepEqual(rows, [{ rolcreatedb: false, rolcreaterole: false }]);
+    // PUBLIC's CONNECT is gone again: bob is refused once more.
+    assert.equal(
+      await refusedWith(() => withClient(asTenant(BOB), 'alice_db', (c) => c.query('SELECT 1'))),
+      INSUFFICIENT_PRIVILEGE,
+    );
+
+    // A new password (the Secret regenerated) replaces the old one.
+    const rotated = { ...ALICE.storage, password: 'alice-Password-2' };
+    assert.equal(await driver.ensureTenant(rotated, ALICE.owner), undefined);
+    assert.equal(await refusedWith(() => withClient(alice, 'alice_db', (c) => c.query('SELECT 1'))), INVALID_PASSWORD);
+    await withClient(asTenant(ALICE, rotated.password), 'alice_db', (c) => c.query('SELECT 1'));
+    assert.equal(await driver.ensureTenant(ALICE.storage, ALICE.owner), undefined);
+  });
+
+  test('hostile names are one identifier each: created literally, nothing else touched', async () => {
+    const hostile: Tenant = {
+      storage: { schema: 'h"; DROP DATABASE alice_db; --', username: "h' OR '1'='1", password: 'Hostile-1' },
+      owner: { uid: 'uid-hostile', namespace: 'ns-h', name: 'h' },
+    };
+    const before = await catalog();
+    assert.equal(await driver.ensureTenant(hostile.storage, hostile.owner), undefined);
+    const during = await catalog();
+    assert.deepEqual(
+      during.databases.filter((name) => !before.databases.includes(name)),
+      [hostile.storage.schema],
+    );
+    assert.deepEqual(
+      during.roles.filter((name) => !before.roles.includes(name)),
+      [hostile.storage.username],
+    );
+    await withClient(asTenant(hostile), hostile.storage.schema, (c) => c.query('SELECT 1'));
+    assert.deepEqual(await driver.deleteTenant(hostile.storage, hostile.owner), { deletedKeys: 0, notOwned: [] });
+    assert.deepEqual(await catalog(), before);
+  });
+
+  test('deleteTenant removes only what its owner owns, ends the tenant’s sessions, and can run again', async () => {
+    const before = await catalog();
+    assert.deepEqual(await driver.deleteTenant(ALICE.storage, MALLORY), {
+      deletedKeys: 0,
+      notOwned: ['spec.dataStoreUsername', 'spec.dataStoreSchema'],
+    });
+    assert.deepEqual(await catalog(), before);
+
+    const session = new pg.Client({ ...sessionOf(asTenant(BOB)), database: 'bob_db' });
+    session.on('error', () => undefined);
+    await session.connect();
+    const ended = new Promise((resolve) => session.once('end', resolve));
+    assert.deepEqual(await driver.deleteTenant(BOB.storage, BOB.owner), { deletedKeys: 0, notOwned: [] });
+    await ended;
+    const afterwards = await catalog();
+    assert.deepEqual(
+      before.databases.filter((name) => !afterwards.databases.includes(name)),
+      ['bob_db'],
+    );
+    assert.deepEqual(
+      before.roles.filter((name) => !afterwards.roles.includes(name)),
+      ['bob'],
+    );
+    assert.deepEqual(
+      before.records.filter((record) => !afterwards.records.includes(record)),
+      ['database:bob_db:uid-bob', 'role:bob:uid-bob'],
+    );
+    assert.equal(afterwards.records.length, before.records.length - 2);
+    // Alice is untouched and still works.
+    await withClient(asTenant(ALICE, 'alice-Password-1'), 'alice_db', (c) => c.query('SELECT count(*) FROM kine'));
+    // Run again: nothing left to do, nothing else changed.
+    assert.deepEqual(await driver.deleteTenant(BOB.storage, BOB.owner), { deletedKeys: 0, notOwned: [] });
+    assert.deepEqual(await catalog(), afterwards);
+    assert.deepEqual(await driver.deleteTenant(ALICE.storage, ALICE.owner), { deletedKeys: 0, notOwned: [] });
+    const empty = await catalog();
+    assert.deepEqual(empty.records, []);
+    assert.deepEqual(empty.databases, ['kamaji', 'postgres', 'template0', 'template1']);
+  });
+
+  test('an administrator authenticated by client certificate works the same', async () => {
+    const byCertificate = new PostgresDriver(server.certificateAdministrator);
+    try {
+      await byCertificate.check();
+      const carol = tenant('carol', 'uid-carol');
+      assert.equal(
+        (await byCertificate.ensureTenant({ ...carol.storage, username: 'kamaji_cert' }, carol.owner))?.reason,
+        'ReservedName',
+      );
+      assert.equal(await byCertificate.ensureTenant(carol.storage, carol.owner), undefined);
+      await withClient(asTenant(carol), carol.storage.schema, (c) => c.query('SELECT 1'));
+      assert.deepEqual(await byCertificate.deleteTenant(carol.storage, carol.owner), { deletedKeys: 0, notOwned: [] });
+    } finally {
+      byCertificate.close();
+    }
+  });
+
+  test('check() names the endpoint of a server that does not answer', async () => {
+    const port = await freePort();
+    const nowhere = new PostgresDriver({ ...server.administrator, endpoints: [`127.0.0.1:${port}`] });
+    try {
+      await assert.rejects(
+        nowhere.check(),
+        new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${port} is unreachable: .*ECONNREFUSED`),
+      );
+    } finally {
+      nowhere.close();
+    }
+    await driver.check();
+  });
+});
+
+/** `pg`'s settings for a tenant's own session, as kine would open it. */
+function sessionOf(connection: PostgresConnection): pg.ClientConfig {
+  const [host, port] = (connection.endpoints[0] ?? '').split(':');
+  return {
+    host,
+    port: Number(port),
+    user: connection.username,
+    password: connection.password,
+    ssl: { ca: connection.caCertificatePem },
+  };
+}
