@@ -301,7 +301,7 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
     );
     assert.deepEqual(
       before.records.filter((record) => !afterwards.records.includes(record)),
-      ['database:bob_db:uid-bob', 'role:bob:uid-bob'],
+      ['database:bob_db:uid-bob', 'user:bob:uid-bob'],
     );
     assert.equal(afterwards.records.length, before.records.length - 2);
     // Alice is untouched and still works.

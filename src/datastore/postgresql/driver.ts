@@ -1,24 +1,16 @@
 import pg from 'pg';
-import type {
-  DatastoreDriver,
-  DeletedTenant,
-  IdentityField,
-  Ownership,
-  OwnershipRefusal,
-  TenantOwner,
-  TenantStorage,
-} from '../driver.ts';
+import type { DatastoreDriver, DeletedTenant, Ownership, TenantOwner, TenantStorage } from '../driver.ts';
+import {
+  decideClaim,
+  isMine,
+  notOwnedFields,
+  OWNERS_DATABASE,
+  requirePassword,
+  reservedName,
+} from '../sql/identity.ts';
 import { alreadyExists, databaseOwner, roleState, terminateSessions } from './catalog.ts';
 import { administratorName, clientConfig, type PostgresConnection, primaryEndpoint, withClient } from './connection.ts';
-import {
-  claimInTransaction,
-  foreignOwner,
-  isMine,
-  OWNERS_DATABASE,
-  OWNERS_TABLE,
-  readRecords,
-  releaseRecord,
-} from './ownership.ts';
+import { claimInTransaction, OWNERS_TABLE, readRecords, releaseRecord } from './ownership.ts';
 import { scramVerifier, verifierMatches } from './scram.ts';
 import {
   alterRole,
@@ -47,15 +39,19 @@ const RESERVED_DATABASES: ReadonlySet<string> = new Set(['postgres', 'template0'
 export class PostgresDriver implements DatastoreDriver {
   private readonly connection: PostgresConnection;
   private readonly endpoint: string;
-  /** Roles no tenant may be: PostgreSQL's bootstrap superuser and the user this DataStore connects as. */
-  private readonly reservedRoles: ReadonlySet<string>;
+  /** Names no tenant may have: PostgreSQL's own, the owners database and the user this DataStore connects as. */
+  private readonly reserved: { databases: ReadonlySet<string>; users: ReadonlySet<string>; userPrefixes: string[] };
   private owners: Promise<pg.Pool> | undefined;
 
   constructor(administrator: PostgresConnection) {
     this.connection = administrator;
     const { host, port } = primaryEndpoint(administrator);
     this.endpoint = `${host}:${port}`;
-    this.reservedRoles = new Set(['postgres', administratorName(administrator)]);
+    this.reserved = {
+      databases: RESERVED_DATABASES,
+      users: new Set(['postgres', administratorName(administrator)]),
+      userPrefixes: ['pg_'],
+    };
   }
 
   async check(): Promise<void> {
@@ -67,35 +63,23 @@ export class PostgresDriver implements DatastoreDriver {
   }
 
   async ensureTenant(storage: TenantStorage, owner: TenantOwner): Promise<Ownership> {
-    const reserved = this.reserved(storage);
+    const names = { database: storage.schema, user: storage.username };
+    const reserved = reservedName(names, this.reserved, 'PostgreSQL');
     if (reserved) return reserved;
-    const password = storage.password;
-    if (!password) {
-      throw new Error(`PostgreSQL DataStore ${this.endpoint}: user ${storage.username} needs a password; none given`);
-    }
+    const password = requirePassword(storage.password, storage.username, 'PostgreSQL');
     const pool = await this.ownersPool();
-    const names = { database: storage.schema, role: storage.username };
     const refusal = await claimInTransaction(pool, names, owner, async (records, client) => {
-      const taken = foreignOwner(records.database, owner) ?? foreignOwner(records.role, owner);
-      if (taken) return taken;
-      const role = await roleState(client, storage.username);
-      if (!records.database.owner && (await databaseOwner(client, storage.schema)) !== undefined) {
-        return outside('spec.dataStoreSchema', `database ${storage.schema} exists and was not created by Kamaji`);
-      }
-      if (!records.role.owner && role) {
-        return outside('spec.dataStoreUsername', `role ${storage.username} exists and was not created by Kamaji`);
-      }
-      // Never extend: a tenant role holds no other role's rights; someone who granted one must revoke it.
-      if (role && role.memberOf.length > 0) {
-        return outside(
-          'spec.dataStoreUsername',
-          `role ${storage.username} is a member of ${role.memberOf.join(', ')}; revoke that membership`,
-        );
-      }
-      return [records.database, records.role].filter((record) => record.owner === undefined);
+      const role = await roleState(client, names.user);
+      return decideClaim(records, owner, {
+        databaseExists: (await databaseOwner(client, names.database)) !== undefined,
+        userExists: role !== undefined,
+        ...(role && role.memberOf.length > 0
+          ? { userExtended: `role ${names.user} is a member of ${role.memberOf.join(', ')}; revoke that membership` }
+          : {}),
+      });
     });
     if (refusal) return refusal;
-    await this.grant(pool, storage.schema, storage.username, password);
+    await this.grant(pool, names.database, names.user, password);
     return undefined;
   }
 
@@ -123,12 +107,10 @@ export class PostgresDriver implements DatastoreDriver {
 
   async deleteTenant(storage: TenantStorage, owner: TenantOwner): Promise<DeletedTenant> {
     const pool = await this.ownersPool();
-    const records = await readRecords(pool, { database: storage.schema, role: storage.username });
-    const notOwned = [records.role, records.database]
-      .filter((record) => record.owner !== undefined && !isMine(record, owner))
-      .map((record) => record.field);
+    const records = await readRecords(pool, { database: storage.schema, user: storage.username });
+    const notOwned = notOwnedFields(records, owner);
     // Refuse new logins and end the role's sessions first: a tenant API server still running writes no more.
-    const roleExists = isMine(records.role, owner) && (await roleState(pool, storage.username)) !== undefined;
+    const roleExists = isMine(records.user, owner) && (await roleState(pool, storage.username)) !== undefined;
     if (roleExists) {
       await pool.query(disableLogin(storage.username));
       await terminateSessions(pool, storage.username);
@@ -137,9 +119,9 @@ export class PostgresDriver implements DatastoreDriver {
       await pool.query(dropDatabase(storage.schema));
       await releaseRecord(pool, records.database, owner);
     }
-    if (isMine(records.role, owner)) {
+    if (isMine(records.user, owner)) {
       await pool.query(dropRole(storage.username));
-      await releaseRecord(pool, records.role, owner);
+      await releaseRecord(pool, records.user, owner);
     }
     // The database goes as a whole; its rows are not counted.
     return { deletedKeys: 0, notOwned };
@@ -149,24 +131,6 @@ export class PostgresDriver implements DatastoreDriver {
     const owners = this.owners;
     this.owners = undefined;
     void owners?.then((pool) => pool.end()).catch(() => undefined);
-  }
-
-  private reserved(storage: TenantStorage): OwnershipRefusal | undefined {
-    if (RESERVED_DATABASES.has(storage.schema)) {
-      return {
-        reason: 'ReservedName',
-        field: 'spec.dataStoreSchema',
-        detail: `database ${storage.schema} is reserved by this PostgreSQL DataStore`,
-      };
-    }
-    if (this.reservedRoles.has(storage.username) || storage.username.startsWith('pg_')) {
-      return {
-        reason: 'ReservedName',
-        field: 'spec.dataStoreUsername',
-        detail: `role ${storage.username} is reserved by this PostgreSQL DataStore`,
-      };
-    }
-    return undefined;
   }
 
   /** The pool to the owners database, which is created (closed to PUBLIC) with its table on first use. */
@@ -200,8 +164,4 @@ export class PostgresDriver implements DatastoreDriver {
     }
     return pool;
   }
-}
-
-function outside(field: IdentityField, detail: string): OwnershipRefusal {
-  return { reason: 'ExistsOutsideKamaji', field, detail };
 }
