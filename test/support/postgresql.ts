@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { escapeLiteral } from 'pg';
 import { type PostgresConnection, withClient } from '../../src/datastore/postgresql/connection.ts';
 import { scramVerifier } from '../../src/datastore/postgresql/scram.ts';
-import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
+import type { CertificateAndKey } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { exitedWithLog, type SupervisedProcess, type Supervisor } from '../../src/process/supervisor.ts';
 import { waitFor } from '../../src/util/wait.ts';
+import { childrenOf, serverDirectory } from './database-server.ts';
 
 const run = promisify(execFile);
 
@@ -43,46 +43,20 @@ export interface TestPostgres {
  * as root it runs as the `postgres` OS user.
  */
 export async function startTestPostgres(supervisor: Supervisor): Promise<TestPostgres> {
-  const ca = await createCertificateAuthority('kamaji-test-postgresql-ca', { validityDays: 1 });
-  const [server, certificateClient] = await Promise.all([
-    issueCertificate(ca, {
-      commonName: 'postgresql',
-      subjectAltNames: ['127.0.0.1'],
-      usages: ['serverAuth'],
-      validityDays: 1,
-    }),
-    issueCertificate(ca, { commonName: CERTIFICATE_ADMINISTRATOR, usages: ['clientAuth'], validityDays: 1 }),
-  ]);
-  const dir = await mkdtemp(join(tmpdir(), 'kamaji-postgresql-'));
-  const owner = await postgresOsUser();
-  const asPostgres = (command: string, args: string[]): [string, string[]] =>
-    owner
-      ? ['/usr/bin/setpriv', [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--', command, ...args]]
-      : [command, args];
-  const give = async (path: string) => {
-    if (owner) await chown(path, owner.uid, owner.gid);
-  };
-  await give(dir);
+  const server = await serverDirectory('postgresql', 'postgres', CERTIFICATE_ADMINISTRATOR);
+  const { dir, files } = server;
   const secrets = {
     postgres: randomBytes(18).toString('base64url'),
     administrator: randomBytes(18).toString('base64url'),
   };
-  const files = {
-    data: join(dir, 'data'),
-    password: join(dir, 'postgres.password'),
-    cert: join(dir, 'server.crt'),
-    key: join(dir, 'server.key'),
-    ca: join(dir, 'ca.crt'),
-  };
-  await writeFile(files.password, secrets.postgres, { mode: 0o600 });
-  await writeFile(files.cert, server.certificatePem);
-  await writeFile(files.key, server.privateKeyPem, { mode: 0o600 });
-  await writeFile(files.ca, ca.certificatePem);
-  for (const path of [files.password, files.cert, files.key, files.ca]) await give(path);
-  const initdb = asPostgres(join(POSTGRESQL_BIN, 'initdb'), [
-    `--pgdata=${files.data}`,
+  const data = join(dir, 'data');
+  const passwordFile = join(dir, 'postgres.password');
+  await writeFile(passwordFile, secrets.postgres, { mode: 0o600 });
+  await server.give(passwordFile);
+  const initdb = server.asServerUser(join(POSTGRESQL_BIN, 'initdb'), [
+    `--pgdata=${data}`,
     '--username=postgres',
-    `--pwfile=${files.password}`,
+    `--pwfile=${passwordFile}`,
     '--auth=scram-sha-256',
     '--encoding=UTF8',
     '--locale=C',
@@ -91,7 +65,7 @@ export async function startTestPostgres(supervisor: Supervisor): Promise<TestPos
   await run(...initdb, { cwd: dir });
   // TLS only: a plain connection has no pg_hba.conf line to match and is refused.
   await writeFile(
-    join(files.data, 'pg_hba.conf'),
+    join(data, 'pg_hba.conf'),
     [
       `hostssl all ${CERTIFICATE_ADMINISTRATOR} 127.0.0.1/32 cert`,
       'hostssl all all 127.0.0.1/32 scram-sha-256',
@@ -99,8 +73,8 @@ export async function startTestPostgres(supervisor: Supervisor): Promise<TestPos
     ].join('\n'),
   );
   const port = await freePort();
-  const [command, args] = asPostgres(join(POSTGRESQL_BIN, 'postgres'), [
-    `-D${files.data}`,
+  const [command, args] = server.asServerUser(join(POSTGRESQL_BIN, 'postgres'), [
+    `-D${data}`,
     '-clisten_addresses=127.0.0.1',
     `-cport=${port}`,
     '-cunix_socket_directories=',
@@ -120,7 +94,7 @@ export async function startTestPostgres(supervisor: Supervisor): Promise<TestPos
     cwd: dir,
   });
   const endpoint = `127.0.0.1:${port}`;
-  const tls = { endpoints: [endpoint], caCertificatePem: ca.certificatePem };
+  const tls = { endpoints: [endpoint], caCertificatePem: server.ca.certificatePem };
   const postgres: PostgresConnection = { ...tls, username: 'postgres', password: secrets.postgres };
   await waitFor(() => withClient(postgres, 'postgres', (client) => client.query('SELECT 1')), {
     timeoutMs: 30_000,
@@ -128,55 +102,41 @@ export async function startTestPostgres(supervisor: Supervisor): Promise<TestPos
     giveUp: () => exitedWithLog(postmaster),
   });
   await withClient(postgres, 'postgres', async (client) => {
-    await client.query(
-      `CREATE ROLE ${ADMINISTRATOR} WITH LOGIN SUPERUSER PASSWORD ${escapeLiteral(scramVerifier(secrets.administrator))}`,
-    );
+    const verifier = escapeLiteral(scramVerifier(secrets.administrator));
+    await client.query(`CREATE ROLE ${ADMINISTRATOR} WITH LOGIN SUPERUSER PASSWORD ${verifier}`);
     await client.query(`CREATE ROLE ${CERTIFICATE_ADMINISTRATOR} WITH LOGIN SUPERUSER`);
   });
   return {
     endpoint,
-    ca,
+    ca: server.ca,
     administrator: { ...tls, username: ADMINISTRATOR, password: secrets.administrator },
     certificateAdministrator: {
       ...tls,
-      clientCertificatePem: certificateClient.certificatePem,
-      clientKeyPem: certificateClient.privateKeyPem,
+      clientCertificatePem: server.client.certificatePem,
+      clientKeyPem: server.client.privateKeyPem,
     },
     postgres,
     processes: async () => [postmaster.pid, ...(await childrenOf(postmaster.pid))],
     dir,
-    stop: () => stopPostgres(supervisor, postmaster, dir),
+    stop: () => stopServer(supervisor, postmaster, dir, 'SIGINT'),
   };
 }
 
-async function stopPostgres(supervisor: Supervisor, postmaster: SupervisedProcess, dir: string): Promise<void> {
-  if (!postmaster.hasExited()) {
-    // SIGINT is PostgreSQL's fast shutdown: sessions ended, a checkpoint, then exit; the supervisor's SIGTERM to
-    // the group (and SIGKILL after its grace) only if that does not come.
-    process.kill(postmaster.pid, 'SIGINT');
+/**
+ * Stops a server with its own shutdown signal (PostgreSQL's SIGINT is its fast shutdown), then, if it has not
+ * exited within 10 s, the supervisor's SIGTERM to the group and SIGKILL after its grace; removes its directory.
+ */
+export async function stopServer(
+  supervisor: Supervisor,
+  server: SupervisedProcess,
+  dir: string,
+  signal: NodeJS.Signals,
+): Promise<void> {
+  if (!server.hasExited()) {
+    process.kill(server.pid, signal);
     const timeout = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
-    await Promise.race([postmaster.exited, timeout]);
-    await supervisor.stop(postmaster);
+    await Promise.race([server.exited, timeout]);
+    await supervisor.stop(server);
   }
   await rm(dir, { recursive: true, force: true });
-}
-
-/** The uid and gid of the `postgres` OS user when running as root (Debian's package creates it); else none. */
-async function postgresOsUser(): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const line = (await readFile('/etc/passwd', 'utf8')).split('\n').find((entry) => entry.startsWith('postgres:'));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  if (!uid || !gid) throw new Error('no postgres OS user: install postgresql-15 (npm test as root does)');
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-/** The pids whose parent is `pid` (PostgreSQL's background processes and sessions). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const children: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const status = await readFile(`/proc/${entry}/status`, 'utf8').catch(() => '');
-    if (new RegExp(`^PPid:\\s+${pid}$`, 'm').test(status)) children.push(Number(entry));
-  }
-  return children;
 }

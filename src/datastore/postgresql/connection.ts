@@ -1,52 +1,17 @@
-import { X509Certificate } from 'node:crypto';
 import pg from 'pg';
+import { administratorName, primaryEndpoint, type SqlConnection, tlsOptions } from '../sql/connection.ts';
 
-/**
- * What it takes to reach a PostgreSQL DataStore as its administrator: always TLS, verified against the DataStore's
- * CA; authenticated by password (`basicAuth`) or by client certificate (`tlsConfig.clientCertificate`, whose CN is
- * then the user), as the DataStore says.
- */
-export interface PostgresConnection {
-  /** `host:port`; PostgreSQL has one primary, so the first is the one used. */
-  endpoints: readonly string[];
-  caCertificatePem: string;
-  clientCertificatePem?: string;
-  clientKeyPem?: string;
-  /** basicAuth; without them, the client certificate's CN is the user. */
-  username?: string;
-  password?: string;
-}
+/** A PostgreSQL DataStore's administrator connection (src/datastore/sql/connection.ts). */
+export type PostgresConnection = SqlConnection;
+
+export const POSTGRESQL_PORT = 5432;
 
 /** How long connecting may take before the server counts as unreachable. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
-/** The host and port of the endpoint used, for connections and messages. */
-export function primaryEndpoint(connection: PostgresConnection): { host: string; port: number } {
-  const endpoint = connection.endpoints[0];
-  if (!endpoint) throw new Error('a PostgreSQL DataStore needs one endpoint (spec.endpoints)');
-  const match = /^(?:postgres(?:ql)?:\/\/)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(endpoint);
-  if (!match?.[1]) throw new Error(`spec.endpoints: ${endpoint} is not host:port`);
-  return { host: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2] ?? 5432) };
-}
-
-/** The role the DataStore connects as: the basicAuth user, or the client certificate's CN. */
-export function administratorName(connection: PostgresConnection): string {
-  if (connection.username) return connection.username;
-  const commonName = connection.clientCertificatePem
-    ? new X509Certificate(connection.clientCertificatePem).subject
-        .split('\n')
-        .find((line) => line.startsWith('CN='))
-        ?.slice(3)
-    : undefined;
-  if (!commonName) {
-    throw new Error('a PostgreSQL DataStore needs basicAuth or a client certificate with a CN (spec.tlsConfig)');
-  }
-  return commonName;
-}
-
 /** `pg`'s settings for one connection to `database`: TLS required, the server's certificate checked. */
 export function clientConfig(connection: PostgresConnection, database: string): pg.ClientConfig {
-  const { host, port } = primaryEndpoint(connection);
+  const { host, port } = primaryEndpoint(connection, POSTGRESQL_PORT);
   return {
     host,
     port,
@@ -54,13 +19,7 @@ export function clientConfig(connection: PostgresConnection, database: string): 
     user: administratorName(connection),
     ...(connection.password !== undefined ? { password: connection.password } : {}),
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    ssl: {
-      ca: connection.caCertificatePem,
-      rejectUnauthorized: true,
-      ...(connection.clientCertificatePem && connection.clientKeyPem
-        ? { cert: connection.clientCertificatePem, key: connection.clientKeyPem }
-        : {}),
-    },
+    ssl: tlsOptions(connection),
   };
 }
 

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { DatastoreDriver, DeletedTenant, Ownership, TenantOwner, TenantStorage } from '../driver.ts';
+import { administratorName, primaryEndpoint } from '../sql/connection.ts';
 import {
   decideClaim,
   isMine,
@@ -9,7 +10,7 @@ import {
   reservedName,
 } from '../sql/identity.ts';
 import { alreadyExists, databaseOwner, roleState, terminateSessions } from './catalog.ts';
-import { administratorName, clientConfig, type PostgresConnection, primaryEndpoint, withClient } from './connection.ts';
+import { clientConfig, POSTGRESQL_PORT, type PostgresConnection, withClient } from './connection.ts';
 import { claimInTransaction, OWNERS_TABLE, readRecords, releaseRecord } from './ownership.ts';
 import { scramVerifier, verifierMatches } from './scram.ts';
 import {
@@ -45,7 +46,7 @@ export class PostgresDriver implements DatastoreDriver {
 
   constructor(administrator: PostgresConnection) {
     this.connection = administrator;
-    const { host, port } = primaryEndpoint(administrator);
+    const { host, port } = primaryEndpoint(administrator, POSTGRESQL_PORT);
     this.endpoint = `${host}:${port}`;
     this.reserved = {
       databases: RESERVED_DATABASES,
