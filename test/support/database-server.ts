@@ -1,7 +1,8 @@
-import { chown, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
+import type { SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
 
 /**
  * What the SQL servers the tests run (PostgreSQL, MariaDB) have in common: a temporary directory owned by the
@@ -75,4 +76,23 @@ export async function childrenOf(pid: number): Promise<number[]> {
     if (new RegExp(`^PPid:\\s+${pid}$`, 'm').test(status)) children.push(Number(entry));
   }
   return children;
+}
+
+/**
+ * Stops a server with its own shutdown signal (PostgreSQL's SIGINT is its fast shutdown), then, if it has not
+ * exited within 10 s, the supervisor's SIGTERM to the group and SIGKILL after its grace; removes its directory.
+ */
+export async function stopServer(
+  supervisor: Supervisor,
+  server: SupervisedProcess,
+  dir: string,
+  signal: NodeJS.Signals,
+): Promise<void> {
+  if (!server.hasExited()) {
+    process.kill(server.pid, signal);
+    const timeout = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
+    await Promise.race([server.exited, timeout]);
+    await supervisor.stop(server);
+  }
+  await rm(dir, { recursive: true, force: true });
 }

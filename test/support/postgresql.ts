@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { escapeLiteral } from 'pg';
@@ -8,9 +8,9 @@ import { type PostgresConnection, withClient } from '../../src/datastore/postgre
 import { scramVerifier } from '../../src/datastore/postgresql/scram.ts';
 import type { CertificateAndKey } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
-import { exitedWithLog, type SupervisedProcess, type Supervisor } from '../../src/process/supervisor.ts';
+import { exitedWithLog, type Supervisor } from '../../src/process/supervisor.ts';
 import { waitFor } from '../../src/util/wait.ts';
-import { childrenOf, serverDirectory } from './database-server.ts';
+import { childrenOf, serverDirectory, stopServer } from './database-server.ts';
 
 const run = promisify(execFile);
 
@@ -120,23 +120,4 @@ export async function startTestPostgres(supervisor: Supervisor): Promise<TestPos
     dir,
     stop: () => stopServer(supervisor, postmaster, dir, 'SIGINT'),
   };
-}
-
-/**
- * Stops a server with its own shutdown signal (PostgreSQL's SIGINT is its fast shutdown), then, if it has not
- * exited within 10 s, the supervisor's SIGTERM to the group and SIGKILL after its grace; removes its directory.
- */
-export async function stopServer(
-  supervisor: Supervisor,
-  server: SupervisedProcess,
-  dir: string,
-  signal: NodeJS.Signals,
-): Promise<void> {
-  if (!server.hasExited()) {
-    process.kill(server.pid, signal);
-    const timeout = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
-    await Promise.race([server.exited, timeout]);
-    await supervisor.stop(server);
-  }
-  await rm(dir, { recursive: true, force: true });
 }
