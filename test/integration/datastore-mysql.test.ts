@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
-import type { OwnershipRefusal, TenantOwner, TenantStorage } from '../../src/datastore/driver.ts';
+import type { DatastoreDriver, OwnershipRefusal, TenantOwner, TenantStorage } from '../../src/datastore/driver.ts';
 import { connectionOptions, type MysqlConnection, withConnection } from '../../src/datastore/mysql/connection.ts';
-import { MysqlDriver } from '../../src/datastore/mysql/driver.ts';
+import { mysqlDriver } from '../../src/datastore/mysql/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
 import { ADMINISTRATOR, startTestMariadb, type TestMariadb } from '../support/mariadb.ts';
@@ -36,11 +36,11 @@ const DENIALS = new Set([
 describe('MySQL DataStore driver on a real MariaDB', () => {
   const supervisor = new Supervisor();
   let server: TestMariadb;
-  let driver: MysqlDriver;
+  let driver: DatastoreDriver;
 
   before(async () => {
     server = await startTestMariadb(supervisor);
-    driver = new MysqlDriver(server.administrator);
+    driver = mysqlDriver(server.administrator);
   });
 
   after(async () => {
@@ -277,7 +277,7 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
   });
 
   test('an administrator authenticated by client certificate works the same', async () => {
-    const byCertificate = new MysqlDriver(server.certificateAdministrator);
+    const byCertificate = mysqlDriver(server.certificateAdministrator);
     try {
       await byCertificate.check();
       const dave = tenant('dave', 'uid-dave');
@@ -296,7 +296,7 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
 
   test('check() names the endpoint of a server that does not answer', async () => {
     const port = await freePort();
-    const nowhere = new MysqlDriver({ ...server.administrator, endpoints: [`127.0.0.1:${port}`] });
+    const nowhere = mysqlDriver({ ...server.administrator, endpoints: [`127.0.0.1:${port}`] });
     try {
       await assert.rejects(
         nowhere.check(),

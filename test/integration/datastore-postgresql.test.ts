@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import type { OwnershipRefusal, TenantOwner, TenantStorage } from '../../src/datastore/driver.ts';
+import type { DatastoreDriver, OwnershipRefusal, TenantOwner, TenantStorage } from '../../src/datastore/driver.ts';
 import { type PostgresConnection, withClient } from '../../src/datastore/postgresql/connection.ts';
-import { PostgresDriver } from '../../src/datastore/postgresql/driver.ts';
+import { postgresDriver } from '../../src/datastore/postgresql/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
 import { ADMINISTRATOR, startTestPostgres, type TestPostgres } from '../support/postgresql.ts';
@@ -30,12 +30,12 @@ const INVALID_PASSWORD = '28P01';
 describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
   const supervisor = new Supervisor();
   let server: TestPostgres;
-  let driver: PostgresDriver;
+  let driver: DatastoreDriver;
   let pids: number[] = [];
 
   before(async () => {
     server = await startTestPostgres(supervisor);
-    driver = new PostgresDriver(server.administrator);
+    driver = postgresDriver(server.administrator);
   });
 
   after(async () => {
@@ -316,7 +316,7 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
   });
 
   test('an administrator authenticated by client certificate works the same', async () => {
-    const byCertificate = new PostgresDriver(server.certificateAdministrator);
+    const byCertificate = postgresDriver(server.certificateAdministrator);
     try {
       await byCertificate.check();
       const carol = tenant('carol', 'uid-carol');
@@ -334,7 +334,7 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
 
   test('check() names the endpoint of a server that does not answer', async () => {
     const port = await freePort();
-    const nowhere = new PostgresDriver({ ...server.administrator, endpoints: [`127.0.0.1:${port}`] });
+    const nowhere = postgresDriver({ ...server.administrator, endpoints: [`127.0.0.1:${port}`] });
     try {
       await assert.rejects(
         nowhere.check(),

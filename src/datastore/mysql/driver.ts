@@ -1,17 +1,9 @@
 import mysql from 'mysql2/promise';
-import type { DatastoreDriver, DeletedTenant, Ownership, TenantOwner, TenantStorage } from '../driver.ts';
+import type { DatastoreDriver } from '../driver.ts';
 import { administratorName, primaryEndpoint } from '../sql/connection.ts';
-import {
-  decideClaim,
-  isMine,
-  notOwnedFields,
-  OWNERS_DATABASE,
-  requirePassword,
-  reservedName,
-  type TenantNames,
-} from '../sql/identity.ts';
+import { type Query, type SqlBackend, SqlDriver } from '../sql/driver.ts';
+import { type FoundIdentities, OWNERS_DATABASE, type TenantNames } from '../sql/identity.ts';
 import { connectionOptions, MYSQL_PORT, type MysqlConnection, withConnection } from './connection.ts';
-import { claimInTransaction, type Queryable, readRecords, releaseRecord } from './ownership.ts';
 import {
   alterUser,
   createDatabase,
@@ -46,15 +38,24 @@ const RESERVED_USERS = [
   'public',
 ];
 
+/** Serialises claims on one DataStore (several operators, or a reconcile racing a deletion). */
+const CLAIM_LOCK = 'kamaji.clastix.io/owners';
+const CLAIM_LOCK_TIMEOUT_S = 10;
+
 /**
  * A shared MySQL or MariaDB where each tenant is a database and a user `'<name>'@'%'` (TLS required) holding all
- * privileges on that database and nothing else, both recorded as the tenant's (by UID) before anything is created.
- * The DataStore's user needs every privilege with GRANT OPTION (it creates users, grants, and ends sessions).
+ * privileges on that database and nothing else (docs/datastore-sql.md). The DataStore's user needs every
+ * privilege with GRANT OPTION: it creates users, grants, and ends sessions.
  */
-export class MysqlDriver implements DatastoreDriver {
+export function mysqlDriver(administrator: MysqlConnection): DatastoreDriver {
+  return new SqlDriver(new MysqlBackend(administrator));
+}
+
+class MysqlBackend implements SqlBackend {
+  readonly product = 'MySQL';
+  readonly endpoint: string;
+  readonly reserved: SqlBackend['reserved'];
   private readonly connection: MysqlConnection;
-  private readonly endpoint: string;
-  private readonly reserved: { databases: ReadonlySet<string>; users: ReadonlySet<string> };
   private owners: Promise<mysql.Pool> | undefined;
 
   constructor(administrator: MysqlConnection) {
@@ -67,62 +68,77 @@ export class MysqlDriver implements DatastoreDriver {
     };
   }
 
-  async check(): Promise<void> {
+  placeholder(): string {
+    return '?';
+  }
+
+  async ping(): Promise<void> {
+    await withConnection(this.connection, undefined, (client) => client.query('SELECT 1'));
+  }
+
+  query: Query = async (sql, params) => queryOn(await this.ownersPool())(sql, params);
+
+  async inClaimTransaction<T>(work: (query: Query) => Promise<{ commit: boolean; result: T }>): Promise<T> {
+    const client = await (await this.ownersPool()).getConnection();
+    const query = queryOn(client);
     try {
-      await withConnection(this.connection, undefined, (client) => client.query('SELECT 1'));
-    } catch (error) {
-      throw new Error(`MySQL at ${this.endpoint} is unreachable: ${(error as Error).message}`);
+      const [locked] = await query('SELECT GET_LOCK(?, ?) AS locked', [CLAIM_LOCK, CLAIM_LOCK_TIMEOUT_S]);
+      if (locked?.locked !== 1) throw new Error(`the owners lock stayed taken for ${CLAIM_LOCK_TIMEOUT_S}s`);
+      try {
+        await client.beginTransaction();
+        const { commit, result } = await work(query);
+        await (commit ? client.commit() : client.rollback());
+        return result;
+      } catch (error) {
+        await client.rollback().catch(() => undefined);
+        throw error;
+      } finally {
+        await query('SELECT RELEASE_LOCK(?)', [CLAIM_LOCK]);
+      }
+    } finally {
+      client.release();
     }
   }
 
-  async ensureTenant(storage: TenantStorage, owner: TenantOwner): Promise<Ownership> {
-    const names = { database: storage.schema, user: storage.username };
-    const reserved = reservedName(names, this.reserved, 'MySQL');
-    if (reserved) return reserved;
-    const password = requirePassword(storage.password, storage.username, 'MySQL');
-    const pool = await this.ownersPool();
-    const refusal = await claimInTransaction(pool, names, owner, async (records, client) => {
-      const hosts = await userHosts(client, names.user);
-      const extra = hosts.includes('%') ? await foreignGrants(client, names) : [];
-      return decideClaim(records, owner, {
-        databaseExists: await databaseExists(client, names.database),
-        userExists: hosts.length > 0,
-        ...(extra.length > 0
-          ? { userExtended: `user ${names.user} holds more than its database: ${extra.join('; ')}` }
-          : {}),
-      });
-    });
-    if (refusal) return refusal;
-    // Creates what is missing and puts back what was changed: password, TLS requirement, lock, the grant.
-    await pool.query(createUser(names.user, password)).catch(async (error: unknown) => {
+  async found(query: Query, names: TenantNames): Promise<FoundIdentities> {
+    const hosts = await userHosts(query, names.user);
+    const extra = hosts.includes('%') ? await foreignGrants(query, names) : [];
+    const databases = await query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [names.database]);
+    return {
+      databaseExists: databases.length > 0,
+      userExists: hosts.length > 0,
+      ...(extra.length > 0
+        ? { userExtended: `user ${names.user} holds more than its database: ${extra.join('; ')}` }
+        : {}),
+    };
+  }
+
+  /** The password, the TLS requirement and the lock are set on every pass; the grant is given again. */
+  async grant(names: TenantNames, password: string): Promise<void> {
+    await this.query(createUser(names.user, password)).catch(async (error: unknown) => {
       if ((error as { code?: string }).code !== 'ER_CANNOT_USER') throw error;
-      await pool.query(alterUser(names.user, password));
+      await this.query(alterUser(names.user, password));
     });
-    await pool.query(createDatabase(names.database));
-    await pool.query(grantDatabase(names.database, names.user));
-    return undefined;
+    await this.query(createDatabase(names.database));
+    await this.query(grantDatabase(names.database, names.user));
   }
 
-  async deleteTenant(storage: TenantStorage, owner: TenantOwner): Promise<DeletedTenant> {
-    const pool = await this.ownersPool();
-    const names = { database: storage.schema, user: storage.username };
-    const records = await readRecords(pool, names);
-    const notOwned = notOwnedFields(records, owner);
-    // Lock the account and end its sessions first: a tenant API server still running writes nothing more.
-    if (isMine(records.user, owner) && (await userHosts(pool, names.user)).includes('%')) {
-      await pool.query(lockUser(names.user));
-      await endSessions(pool, names.user);
+  async endLogins(user: string): Promise<void> {
+    if (!(await userHosts(this.query, user)).includes('%')) return;
+    await this.query(lockUser(user));
+    const sessions = await this.query('SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?', [user]);
+    for (const session of sessions) {
+      // A session that ended meanwhile is fine.
+      await this.query(`KILL CONNECTION ${Number(session.id)}`).catch(() => undefined);
     }
-    if (isMine(records.database, owner)) {
-      await pool.query(dropDatabase(names.database));
-      await releaseRecord(pool, records.database, owner);
-    }
-    if (isMine(records.user, owner)) {
-      await pool.query(dropUser(names.user));
-      await releaseRecord(pool, records.user, owner);
-    }
-    // The database goes as a whole; its rows are not counted.
-    return { deletedKeys: 0, notOwned };
+  }
+
+  async dropDatabase(database: string): Promise<void> {
+    await this.query(dropDatabase(database));
+  }
+
+  async dropUser(user: string): Promise<void> {
+    await this.query(dropUser(user));
   }
 
   close(): void {
@@ -153,36 +169,24 @@ export class MysqlDriver implements DatastoreDriver {
   }
 }
 
+/** mysql2's query on a pool or one connection, as the SQL driver calls it. */
+function queryOn(client: mysql.Pool | mysql.PoolConnection): Query {
+  return async (sql, params) => {
+    const [rows] = await client.query<mysql.RowDataPacket[]>(sql, params ? [...params] : []);
+    return rows;
+  };
+}
+
 /** The hosts a user name has accounts for (none when it does not exist). */
-async function userHosts(client: Queryable, user: string): Promise<string[]> {
-  const [rows] = await client.query<mysql.RowDataPacket[]>('SELECT Host AS host FROM mysql.user WHERE User = ?', [
-    user,
-  ]);
+async function userHosts(query: Query, user: string): Promise<string[]> {
+  const rows = await query('SELECT Host AS host FROM mysql.user WHERE User = ?', [user]);
   return rows.map((row) => String(row.host));
 }
 
-async function databaseExists(client: Queryable, database: string): Promise<boolean> {
-  const [rows] = await client.query<mysql.RowDataPacket[]>(
-    'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
-    [database],
-  );
-  return rows.length > 0;
-}
-
 /** The grants of the tenant's account that are not its own (src/datastore/mysql/statements.ts). */
-async function foreignGrants(client: Queryable, names: TenantNames): Promise<string[]> {
-  const [rows] = await client.query<mysql.RowDataPacket[]>(showGrants(names.user));
+async function foreignGrants(query: Query, names: TenantNames): Promise<string[]> {
+  const rows = await query(showGrants(names.user));
   return rows
     .map((row) => String(Object.values(row)[0]))
     .filter((line) => !isTenantGrant(line, names.database, names.user));
-}
-
-async function endSessions(client: Queryable, user: string): Promise<void> {
-  const [rows] = await client.query<mysql.RowDataPacket[]>(
-    'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?',
-    [user],
-  );
-  for (const row of rows) {
-    await client.query(`KILL CONNECTION ${Number(row.id)}`).catch(() => undefined);
-  }
 }

@@ -1,17 +1,10 @@
 import pg from 'pg';
-import type { DatastoreDriver, DeletedTenant, Ownership, TenantOwner, TenantStorage } from '../driver.ts';
+import type { DatastoreDriver } from '../driver.ts';
 import { administratorName, primaryEndpoint } from '../sql/connection.ts';
-import {
-  decideClaim,
-  isMine,
-  notOwnedFields,
-  OWNERS_DATABASE,
-  requirePassword,
-  reservedName,
-} from '../sql/identity.ts';
+import { type Query, type SqlBackend, SqlDriver } from '../sql/driver.ts';
+import { type FoundIdentities, OWNERS_DATABASE, type TenantNames } from '../sql/identity.ts';
 import { alreadyExists, databaseOwner, roleState, terminateSessions } from './catalog.ts';
 import { clientConfig, POSTGRESQL_PORT, type PostgresConnection, withClient } from './connection.ts';
-import { claimInTransaction, OWNERS_TABLE, readRecords, releaseRecord } from './ownership.ts';
 import { scramVerifier, verifierMatches } from './scram.ts';
 import {
   alterRole,
@@ -23,6 +16,7 @@ import {
   disableLogin,
   dropDatabase,
   dropRole,
+  OWNERS_TABLE,
   setDatabaseOwner,
 } from './statements.ts';
 
@@ -32,16 +26,23 @@ const MAINTENANCE_DATABASE = 'postgres';
 /** Databases no tenant may be: PostgreSQL's own and the one holding the owner records. */
 const RESERVED_DATABASES: ReadonlySet<string> = new Set(['postgres', 'template0', 'template1', OWNERS_DATABASE]);
 
+/** Serialises claims on one DataStore (several operators, or a reconcile racing a deletion). */
+const CLAIM_LOCK = "SELECT pg_advisory_xact_lock(hashtext('kamaji.clastix.io/owners'))";
+
 /**
  * A shared PostgreSQL where each tenant is a database owned by a login role of its own, which alone may connect to
- * it, both recorded as the tenant's (by UID) before anything is created. The DataStore's user must be a superuser:
- * it reads pg_authid, creates databases owned by other roles and ends their sessions.
+ * it (docs/datastore-sql.md). The DataStore's user must be a superuser: it reads pg_authid, creates databases owned
+ * by other roles and ends their sessions.
  */
-export class PostgresDriver implements DatastoreDriver {
+export function postgresDriver(administrator: PostgresConnection): DatastoreDriver {
+  return new SqlDriver(new PostgresBackend(administrator));
+}
+
+class PostgresBackend implements SqlBackend {
+  readonly product = 'PostgreSQL';
+  readonly endpoint: string;
+  readonly reserved: SqlBackend['reserved'];
   private readonly connection: PostgresConnection;
-  private readonly endpoint: string;
-  /** Names no tenant may have: PostgreSQL's own, the owners database and the user this DataStore connects as. */
-  private readonly reserved: { databases: ReadonlySet<string>; users: ReadonlySet<string>; userPrefixes: string[] };
   private owners: Promise<pg.Pool> | undefined;
 
   constructor(administrator: PostgresConnection) {
@@ -55,77 +56,78 @@ export class PostgresDriver implements DatastoreDriver {
     };
   }
 
-  async check(): Promise<void> {
+  placeholder(index: number): string {
+    return `$${index}`;
+  }
+
+  async ping(): Promise<void> {
+    await withClient(this.connection, MAINTENANCE_DATABASE, (client) => client.query('SELECT 1'));
+  }
+
+  query: Query = async (sql, params) => queryOn(await this.ownersPool())(sql, params);
+
+  async inClaimTransaction<T>(work: (query: Query) => Promise<{ commit: boolean; result: T }>): Promise<T> {
+    const client = await (await this.ownersPool()).connect();
     try {
-      await withClient(this.connection, MAINTENANCE_DATABASE, (client) => client.query('SELECT 1'));
+      await client.query('BEGIN');
+      await client.query(CLAIM_LOCK);
+      const { commit, result } = await work(queryOn(client));
+      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+      return result;
     } catch (error) {
-      throw new Error(`PostgreSQL at ${this.endpoint} is unreachable: ${(error as Error).message}`);
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
     }
   }
 
-  async ensureTenant(storage: TenantStorage, owner: TenantOwner): Promise<Ownership> {
-    const names = { database: storage.schema, user: storage.username };
-    const reserved = reservedName(names, this.reserved, 'PostgreSQL');
-    if (reserved) return reserved;
-    const password = requirePassword(storage.password, storage.username, 'PostgreSQL');
-    const pool = await this.ownersPool();
-    const refusal = await claimInTransaction(pool, names, owner, async (records, client) => {
-      const role = await roleState(client, names.user);
-      return decideClaim(records, owner, {
-        databaseExists: (await databaseOwner(client, names.database)) !== undefined,
-        userExists: role !== undefined,
-        ...(role && role.memberOf.length > 0
-          ? { userExtended: `role ${names.user} is a member of ${role.memberOf.join(', ')}; revoke that membership` }
-          : {}),
-      });
-    });
-    if (refusal) return refusal;
-    await this.grant(pool, names.database, names.user, password);
-    return undefined;
+  async found(query: Query, names: TenantNames): Promise<FoundIdentities> {
+    const role = await roleState(query, names.user);
+    return {
+      databaseExists: (await databaseOwner(query, names.database)) !== undefined,
+      userExists: role !== undefined,
+      ...(role && role.memberOf.length > 0
+        ? { userExtended: `role ${names.user} is a member of ${role.memberOf.join(', ')}; revoke that membership` }
+        : {}),
+    };
   }
 
-  /** Creates what is missing and puts back what was changed: attributes, password, database owner and grants. */
-  private async grant(pool: pg.Pool, database: string, role: string, password: string): Promise<void> {
-    const existing = await roleState(pool, role);
+  /** Attributes, password (only when it differs from the stored verifier), database owner and grants. */
+  async grant(names: TenantNames, password: string): Promise<void> {
+    const { database, user } = names;
+    const existing = await roleState(this.query, user);
     if (!existing) {
-      await pool.query(createRole(role, scramVerifier(password))).catch(async (error: unknown) => {
+      await this.query(createRole(user, scramVerifier(password))).catch(async (error: unknown) => {
         if (!alreadyExists(error)) throw error;
-        await pool.query(alterRole(role, scramVerifier(password)));
+        await this.query(alterRole(user, scramVerifier(password)));
       });
     } else {
       const samePassword = verifierMatches(existing.password, password);
-      await pool.query(alterRole(role, samePassword ? undefined : scramVerifier(password)));
+      await this.query(alterRole(user, samePassword ? undefined : scramVerifier(password)));
     }
-    const currentOwner = await databaseOwner(pool, database);
+    const currentOwner = await databaseOwner(this.query, database);
     if (currentOwner === undefined) {
-      await pool.query(createDatabase(database, role)).catch((error: unknown) => {
+      await this.query(createDatabase(database, user)).catch((error: unknown) => {
         if (!alreadyExists(error)) throw error;
       });
     }
-    if (currentOwner !== role) await pool.query(setDatabaseOwner(database, role));
-    for (const statement of databaseGrants(database, role)) await pool.query(statement);
+    if (currentOwner !== user) await this.query(setDatabaseOwner(database, user));
+    for (const statement of databaseGrants(database, user)) await this.query(statement);
   }
 
-  async deleteTenant(storage: TenantStorage, owner: TenantOwner): Promise<DeletedTenant> {
-    const pool = await this.ownersPool();
-    const records = await readRecords(pool, { database: storage.schema, user: storage.username });
-    const notOwned = notOwnedFields(records, owner);
-    // Refuse new logins and end the role's sessions first: a tenant API server still running writes no more.
-    const roleExists = isMine(records.user, owner) && (await roleState(pool, storage.username)) !== undefined;
-    if (roleExists) {
-      await pool.query(disableLogin(storage.username));
-      await terminateSessions(pool, storage.username);
-    }
-    if (isMine(records.database, owner)) {
-      await pool.query(dropDatabase(storage.schema));
-      await releaseRecord(pool, records.database, owner);
-    }
-    if (isMine(records.user, owner)) {
-      await pool.query(dropRole(storage.username));
-      await releaseRecord(pool, records.user, owner);
-    }
-    // The database goes as a whole; its rows are not counted.
-    return { deletedKeys: 0, notOwned };
+  async endLogins(user: string): Promise<void> {
+    if ((await roleState(this.query, user)) === undefined) return;
+    await this.query(disableLogin(user));
+    await terminateSessions(this.query, user);
+  }
+
+  async dropDatabase(database: string): Promise<void> {
+    await this.query(dropDatabase(database));
+  }
+
+  async dropUser(user: string): Promise<void> {
+    await this.query(dropRole(user));
   }
 
   close(): void {
@@ -145,7 +147,7 @@ export class PostgresDriver implements DatastoreDriver {
 
   private async openOwners(): Promise<pg.Pool> {
     await withClient(this.connection, MAINTENANCE_DATABASE, async (client) => {
-      if ((await databaseOwner(client, OWNERS_DATABASE)) === undefined) {
+      if ((await databaseOwner(queryOn(client), OWNERS_DATABASE)) === undefined) {
         await client.query(createOwnersDatabase(OWNERS_DATABASE)).catch((error: unknown) => {
           if (!alreadyExists(error)) throw error;
         });
@@ -165,4 +167,9 @@ export class PostgresDriver implements DatastoreDriver {
     }
     return pool;
   }
+}
+
+/** `pg`'s query on a pool or one connection, as the SQL driver calls it. */
+function queryOn(client: pg.Pool | pg.ClientBase): Query {
+  return async (sql, params) => (await client.query(sql, params ? [...params] : [])).rows;
 }

@@ -62,3 +62,13 @@ export function closeDatabase(database: string): string {
 export function createOwnersDatabase(database: string): string {
   return `CREATE DATABASE ${escapeIdentifier(database)}`;
 }
+
+/** The owner records (src/datastore/sql/identity.ts), in the DataStore's `kamaji` database. */
+export const OWNERS_TABLE = `CREATE TABLE IF NOT EXISTS owners (
+  kind text NOT NULL CHECK (kind IN ('database', 'user')),
+  name text NOT NULL,
+  uid text NOT NULL,
+  namespace text NOT NULL,
+  tenant text NOT NULL,
+  PRIMARY KEY (kind, name)
+)`;
