@@ -3,6 +3,7 @@ import type { DatastoreDriver } from '../driver.ts';
 import { administratorName, primaryEndpoint } from '../sql/connection.ts';
 import { type Query, type SqlBackend, SqlDriver } from '../sql/driver.ts';
 import { type FoundIdentities, OWNERS_DATABASE, type TenantNames } from '../sql/identity.ts';
+import { OpenOnce } from '../sql/open-once.ts';
 import { connectionOptions, MYSQL_PORT, type MysqlConnection, withConnection } from './connection.ts';
 import {
   alterUser,
@@ -56,10 +57,14 @@ class MysqlBackend implements SqlBackend {
   readonly endpoint: string;
   readonly reserved: SqlBackend['reserved'];
   private readonly connection: MysqlConnection;
-  private owners: Promise<mysql.Pool> | undefined;
+  private readonly owners: OpenOnce<mysql.Pool>;
 
   constructor(administrator: MysqlConnection) {
     this.connection = administrator;
+    this.owners = new OpenOnce(
+      () => this.openOwners(),
+      (pool) => pool.end(),
+    );
     const { host, port } = primaryEndpoint(administrator, MYSQL_PORT);
     this.endpoint = `${host}:${port}`;
     this.reserved = {
@@ -76,10 +81,10 @@ class MysqlBackend implements SqlBackend {
     await withConnection(this.connection, undefined, (client) => client.query('SELECT 1'));
   }
 
-  query: Query = async (sql, params) => queryOn(await this.ownersPool())(sql, params);
+  query: Query = async (sql, params) => queryOn(await this.owners.get())(sql, params);
 
   async inClaimTransaction<T>(work: (query: Query) => Promise<{ commit: boolean; result: T }>): Promise<T> {
-    const client = await (await this.ownersPool()).getConnection();
+    const client = await (await this.owners.get()).getConnection();
     const query = queryOn(client);
     try {
       const [locked] = await query('SELECT GET_LOCK(?, ?) AS locked', [CLAIM_LOCK, CLAIM_LOCK_TIMEOUT_S]);
@@ -142,20 +147,10 @@ class MysqlBackend implements SqlBackend {
   }
 
   close(): void {
-    const owners = this.owners;
-    this.owners = undefined;
-    void owners?.then((pool) => pool.end()).catch(() => undefined);
+    this.owners.close();
   }
 
-  /** The pool to the owners database, which is created with its table on first use. */
-  private ownersPool(): Promise<mysql.Pool> {
-    this.owners ??= this.openOwners().catch((error: unknown) => {
-      this.owners = undefined;
-      throw error;
-    });
-    return this.owners;
-  }
-
+  /** The pool to the owners database, created with its table on first use. */
   private async openOwners(): Promise<mysql.Pool> {
     await withConnection(this.connection, undefined, (client) => client.query(createDatabase(OWNERS_DATABASE)));
     const pool = mysql.createPool({ ...connectionOptions(this.connection, OWNERS_DATABASE), connectionLimit: 4 });

@@ -3,6 +3,7 @@ import type { DatastoreDriver } from '../driver.ts';
 import { administratorName, primaryEndpoint } from '../sql/connection.ts';
 import { type Query, type SqlBackend, SqlDriver } from '../sql/driver.ts';
 import { type FoundIdentities, OWNERS_DATABASE, type TenantNames } from '../sql/identity.ts';
+import { OpenOnce } from '../sql/open-once.ts';
 import { alreadyExists, databaseOwner, roleState, terminateSessions } from './catalog.ts';
 import { clientConfig, POSTGRESQL_PORT, type PostgresConnection, withClient } from './connection.ts';
 import { scramVerifier, verifierMatches } from './scram.ts';
@@ -43,10 +44,14 @@ class PostgresBackend implements SqlBackend {
   readonly endpoint: string;
   readonly reserved: SqlBackend['reserved'];
   private readonly connection: PostgresConnection;
-  private owners: Promise<pg.Pool> | undefined;
+  private readonly owners: OpenOnce<pg.Pool>;
 
   constructor(administrator: PostgresConnection) {
     this.connection = administrator;
+    this.owners = new OpenOnce(
+      () => this.openOwners(),
+      (pool) => pool.end(),
+    );
     const { host, port } = primaryEndpoint(administrator, POSTGRESQL_PORT);
     this.endpoint = `${host}:${port}`;
     this.reserved = {
@@ -64,10 +69,10 @@ class PostgresBackend implements SqlBackend {
     await withClient(this.connection, MAINTENANCE_DATABASE, (client) => client.query('SELECT 1'));
   }
 
-  query: Query = async (sql, params) => queryOn(await this.ownersPool())(sql, params);
+  query: Query = async (sql, params) => queryOn(await this.owners.get())(sql, params);
 
   async inClaimTransaction<T>(work: (query: Query) => Promise<{ commit: boolean; result: T }>): Promise<T> {
-    const client = await (await this.ownersPool()).connect();
+    const client = await (await this.owners.get()).connect();
     try {
       await client.query('BEGIN');
       await client.query(CLAIM_LOCK);
@@ -131,20 +136,10 @@ class PostgresBackend implements SqlBackend {
   }
 
   close(): void {
-    const owners = this.owners;
-    this.owners = undefined;
-    void owners?.then((pool) => pool.end()).catch(() => undefined);
+    this.owners.close();
   }
 
-  /** The pool to the owners database, which is created (closed to PUBLIC) with its table on first use. */
-  private ownersPool(): Promise<pg.Pool> {
-    this.owners ??= this.openOwners().catch((error: unknown) => {
-      this.owners = undefined;
-      throw error;
-    });
-    return this.owners;
-  }
-
+  /** The pool to the owners database, created with its table on first use. */
   private async openOwners(): Promise<pg.Pool> {
     await withClient(this.connection, MAINTENANCE_DATABASE, async (client) => {
       if ((await databaseOwner(queryOn(client), OWNERS_DATABASE)) === undefined) {
