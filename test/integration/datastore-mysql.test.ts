@@ -1,29 +1,27 @@
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
-import type { DatastoreDriver, OwnershipRefusal, TenantOwner, TenantStorage } from '../../src/datastore/driver.ts';
+import type { DatastoreDriver } from '../../src/datastore/driver.ts';
 import { connectionOptions, type MysqlConnection, withConnection } from '../../src/datastore/mysql/connection.ts';
 import { mysqlDriver } from '../../src/datastore/mysql/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
-import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
+import { Supervisor } from '../../src/process/supervisor.ts';
 import { ADMINISTRATOR, startTestMariadb, type TestMariadb } from '../support/mariadb.ts';
-
-interface Tenant {
-  storage: TenantStorage & { password: string };
-  owner: TenantOwner;
-}
-
-const tenant = (name: string, uid: string, schema = `${name}_db`): Tenant => ({
-  storage: { schema, username: name, password: `${name}-Password-1` },
-  owner: { uid, namespace: `ns-${name}`, name },
-});
+import {
+  added,
+  assertClaimsRefused,
+  assertServerGone,
+  HOSTILE_NAMES,
+  MALLORY,
+  refusedWith,
+  type Tenant,
+  tenant,
+} from '../support/sql-tenants.ts';
 
 const ALICE = tenant('alice', 'uid-alice');
 const BOB = tenant('bob', 'uid-bob');
 /** Its database matches alice's `alice_db` if `_` were left a wildcard in alice's grant. */
 const CAROL = tenant('carol', 'uid-carol', 'alice1db');
-const MALLORY: TenantOwner = { uid: 'uid-mallory', namespace: 'ns-mallory', name: 'mallory' };
 
 /** What MariaDB answers a refused privilege or login with. */
 const DENIALS = new Set([
@@ -48,8 +46,7 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
     const pids = (await server?.processes()) ?? [];
     await server?.stop();
     await supervisor.stopAll();
-    assert.deepEqual(pids.filter(isAlive), []);
-    await assert.rejects(access(server.dir), { code: 'ENOENT' });
+    await assertServerGone(pids, server.dir);
   });
 
   const asTenant = (who: Tenant, password = who.storage.password): MysqlConnection => ({
@@ -89,15 +86,6 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
         records: await column(client, "SELECT CONCAT(kind, ':', name, ':', uid) FROM kamaji.owners ORDER BY 1"),
       };
     });
-
-  const refusedWith = async (attempt: () => Promise<unknown>): Promise<string> => {
-    try {
-      await attempt();
-    } catch (error) {
-      return String((error as { code?: string }).code);
-    }
-    assert.fail('expected a refusal');
-  };
 
   test('each tenant gets a database of its own, where its user can create kine’s table', async () => {
     for (const who of [ALICE, BOB, CAROL]) {
@@ -155,26 +143,20 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
       await client.query("CREATE USER 'handmade_user'@'localhost'");
     });
     const before = await catalog();
-    const claim = (schema: string, username: string) =>
-      driver.ensureTenant({ schema, username, password: 'Mallory-1' }, MALLORY);
-    const refusals: [OwnershipRefusal | undefined, string, string][] = [
-      [await claim('alice_db', 'mallory'), 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
-      [await claim('mallory_db', 'bob'), 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
-      [await claim('mallory_db', 'root'), 'ReservedName', 'spec.dataStoreUsername'],
-      [await claim('mallory_db', ADMINISTRATOR), 'ReservedName', 'spec.dataStoreUsername'],
-      [await claim('mallory_db', 'mariadb.sys'), 'ReservedName', 'spec.dataStoreUsername'],
-      [await claim('mysql', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
-      [await claim('information_schema', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
-      [await claim('kamaji', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
-      [await claim('handmade_db', 'mallory'), 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
-      [await claim('mallory_db', 'handmade_user'), 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
-    ];
-    for (const [refusal, reason, field] of refusals) {
-      assert.equal(refusal?.reason, reason, JSON.stringify(refusal));
-      assert.equal(refusal?.field, field, JSON.stringify(refusal));
-    }
+    const refusals = await assertClaimsRefused(driver, [
+      ['alice_db', 'mallory', 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
+      ['mallory_db', 'bob', 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
+      ['mallory_db', 'root', 'ReservedName', 'spec.dataStoreUsername'],
+      ['mallory_db', ADMINISTRATOR, 'ReservedName', 'spec.dataStoreUsername'],
+      ['mallory_db', 'mariadb.sys', 'ReservedName', 'spec.dataStoreUsername'],
+      ['mysql', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
+      ['information_schema', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
+      ['kamaji', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
+      ['handmade_db', 'mallory', 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
+      ['mallory_db', 'handmade_user', 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
+    ]);
     assert.equal(refusals.length, 10);
-    assert.deepEqual(refusals[1]?.[0], {
+    assert.deepEqual(refusals[1], {
       reason: 'OwnedByAnotherTenant',
       field: 'spec.dataStoreUsername',
       owner: BOB.owner,
@@ -217,21 +199,12 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
   });
 
   test('hostile names are one identifier each: created literally, nothing else touched', async () => {
-    const hostile: Tenant = {
-      storage: { schema: 'h`; DROP DATABASE alice_db; --', username: "h' OR '1'='1", password: 'Hostile-1' },
-      owner: { uid: 'uid-hostile', namespace: 'ns-h', name: 'h' },
-    };
+    const hostile = HOSTILE_NAMES;
     const before = await catalog();
     assert.equal(await driver.ensureTenant(hostile.storage, hostile.owner), undefined);
     const during = await catalog();
-    assert.deepEqual(
-      during.databases.filter((name) => !before.databases.includes(name)),
-      [hostile.storage.schema],
-    );
-    assert.deepEqual(
-      during.accounts.filter((name) => !before.accounts.includes(name)),
-      [`${hostile.storage.username}@%`],
-    );
+    assert.deepEqual(added(before.databases, during.databases), [hostile.storage.schema]);
+    assert.deepEqual(added(before.accounts, during.accounts), [`${hostile.storage.username}@%`]);
     await withConnection(asTenant(hostile), hostile.storage.schema, (c) => c.query('SELECT 1'));
     assert.deepEqual(await driver.deleteTenant(hostile.storage, hostile.owner), { deletedKeys: 0, notOwned: [] });
     assert.deepEqual(await catalog(), before);
@@ -251,18 +224,9 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
     await assert.rejects(session.query('SELECT 1'));
     session.destroy();
     const afterwards = await catalog();
-    assert.deepEqual(
-      before.databases.filter((name) => !afterwards.databases.includes(name)),
-      ['bob_db'],
-    );
-    assert.deepEqual(
-      before.accounts.filter((name) => !afterwards.accounts.includes(name)),
-      ['bob@%'],
-    );
-    assert.deepEqual(
-      before.records.filter((record) => !afterwards.records.includes(record)),
-      ['database:bob_db:uid-bob', 'user:bob:uid-bob'],
-    );
+    assert.deepEqual(added(afterwards.databases, before.databases), ['bob_db']);
+    assert.deepEqual(added(afterwards.accounts, before.accounts), ['bob@%']);
+    assert.deepEqual(added(afterwards.records, before.records), ['database:bob_db:uid-bob', 'user:bob:uid-bob']);
     assert.equal(afterwards.records.length, before.records.length - 2);
     await withConnection(asTenant(ALICE), 'alice_db', (c) => c.query('SELECT COUNT(*) FROM kine'));
     assert.deepEqual(await driver.deleteTenant(BOB.storage, BOB.owner), { deletedKeys: 0, notOwned: [] });

@@ -1,27 +1,25 @@
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import type { DatastoreDriver, OwnershipRefusal, TenantOwner, TenantStorage } from '../../src/datastore/driver.ts';
+import type { DatastoreDriver } from '../../src/datastore/driver.ts';
 import { type PostgresConnection, withClient } from '../../src/datastore/postgresql/connection.ts';
 import { postgresDriver } from '../../src/datastore/postgresql/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
-import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
+import { Supervisor } from '../../src/process/supervisor.ts';
 import { ADMINISTRATOR, startTestPostgres, type TestPostgres } from '../support/postgresql.ts';
-
-interface Tenant {
-  storage: TenantStorage & { password: string };
-  owner: TenantOwner;
-}
-
-const tenant = (name: string, uid: string): Tenant => ({
-  storage: { schema: `${name}_db`, username: name, password: `${name}-Password-1` },
-  owner: { uid, namespace: `ns-${name}`, name },
-});
+import {
+  added,
+  assertClaimsRefused,
+  assertServerGone,
+  HOSTILE_NAMES,
+  MALLORY,
+  refusedWith,
+  type Tenant,
+  tenant,
+} from '../support/sql-tenants.ts';
 
 const ALICE = tenant('alice', 'uid-alice');
 const BOB = tenant('bob', 'uid-bob');
-const MALLORY: TenantOwner = { uid: 'uid-mallory', namespace: 'ns-mallory', name: 'mallory' };
 
 /** SQLSTATEs of the refusals: a privilege missing, and a password that does not authenticate. */
 const INSUFFICIENT_PRIVILEGE = '42501';
@@ -43,9 +41,7 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
     pids = (await server?.processes()) ?? [];
     await server?.stop();
     await supervisor.stopAll();
-    // Nothing left: no PostgreSQL process, no data directory.
-    assert.deepEqual(pids.filter(isAlive), []);
-    await assert.rejects(access(server.dir), { code: 'ENOENT' });
+    await assertServerGone(pids, server.dir);
   });
 
   /** The tenant's own connection to `database`, by password, over TLS. */
@@ -78,16 +74,6 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
         )
       ).rows.map((row) => row.r),
     }));
-
-  /** Runs `attempt` and returns the SQLSTATE it was refused with (fails when it was not refused). */
-  const refusedWith = async (attempt: () => Promise<unknown>): Promise<string> => {
-    try {
-      await attempt();
-    } catch (error) {
-      return String((error as { code?: string }).code);
-    }
-    assert.fail('expected a refusal');
-  };
 
   test('each tenant gets a database of its own, which its role can connect to and create kine’s table in', async () => {
     for (const who of [ALICE, BOB]) {
@@ -174,26 +160,20 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
       await client.query('CREATE ROLE handmade_role LOGIN');
     });
     const before = await catalog();
-    const claim = (schema: string, username: string) =>
-      driver.ensureTenant({ schema, username, password: 'Mallory-1' }, MALLORY);
-    const refusals: [OwnershipRefusal | undefined, string, string][] = [
-      [await claim('alice_db', 'mallory'), 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
-      [await claim('mallory_db', 'bob'), 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
-      [await claim('mallory_db', 'postgres'), 'ReservedName', 'spec.dataStoreUsername'],
-      [await claim('mallory_db', ADMINISTRATOR), 'ReservedName', 'spec.dataStoreUsername'],
-      [await claim('mallory_db', 'pg_read_all_data'), 'ReservedName', 'spec.dataStoreUsername'],
-      [await claim('postgres', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
-      [await claim('template1', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
-      [await claim('kamaji', 'mallory'), 'ReservedName', 'spec.dataStoreSchema'],
-      [await claim('handmade_db', 'mallory'), 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
-      [await claim('mallory_db', 'handmade_role'), 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
-    ];
-    for (const [refusal, reason, field] of refusals) {
-      assert.equal(refusal?.reason, reason, JSON.stringify(refusal));
-      assert.equal(refusal?.field, field, JSON.stringify(refusal));
-    }
+    const refusals = await assertClaimsRefused(driver, [
+      ['alice_db', 'mallory', 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
+      ['mallory_db', 'bob', 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
+      ['mallory_db', 'postgres', 'ReservedName', 'spec.dataStoreUsername'],
+      ['mallory_db', ADMINISTRATOR, 'ReservedName', 'spec.dataStoreUsername'],
+      ['mallory_db', 'pg_read_all_data', 'ReservedName', 'spec.dataStoreUsername'],
+      ['postgres', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
+      ['template1', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
+      ['kamaji', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
+      ['handmade_db', 'mallory', 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
+      ['mallory_db', 'handmade_role', 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
+    ]);
     assert.equal(refusals.length, 10);
-    assert.deepEqual(refusals[0]?.[0], {
+    assert.deepEqual(refusals[0], {
       reason: 'OwnedByAnotherTenant',
       field: 'spec.dataStoreSchema',
       owner: ALICE.owner,
@@ -256,21 +236,12 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
   });
 
   test('hostile names are one identifier each: created literally, nothing else touched', async () => {
-    const hostile: Tenant = {
-      storage: { schema: 'h"; DROP DATABASE alice_db; --', username: "h' OR '1'='1", password: 'Hostile-1' },
-      owner: { uid: 'uid-hostile', namespace: 'ns-h', name: 'h' },
-    };
+    const hostile = HOSTILE_NAMES;
     const before = await catalog();
     assert.equal(await driver.ensureTenant(hostile.storage, hostile.owner), undefined);
     const during = await catalog();
-    assert.deepEqual(
-      during.databases.filter((name) => !before.databases.includes(name)),
-      [hostile.storage.schema],
-    );
-    assert.deepEqual(
-      during.roles.filter((name) => !before.roles.includes(name)),
-      [hostile.storage.username],
-    );
+    assert.deepEqual(added(before.databases, during.databases), [hostile.storage.schema]);
+    assert.deepEqual(added(before.roles, during.roles), [hostile.storage.username]);
     await withClient(asTenant(hostile), hostile.storage.schema, (c) => c.query('SELECT 1'));
     assert.deepEqual(await driver.deleteTenant(hostile.storage, hostile.owner), { deletedKeys: 0, notOwned: [] });
     assert.deepEqual(await catalog(), before);
@@ -291,18 +262,9 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
     assert.deepEqual(await driver.deleteTenant(BOB.storage, BOB.owner), { deletedKeys: 0, notOwned: [] });
     await ended;
     const afterwards = await catalog();
-    assert.deepEqual(
-      before.databases.filter((name) => !afterwards.databases.includes(name)),
-      ['bob_db'],
-    );
-    assert.deepEqual(
-      before.roles.filter((name) => !afterwards.roles.includes(name)),
-      ['bob'],
-    );
-    assert.deepEqual(
-      before.records.filter((record) => !afterwards.records.includes(record)),
-      ['database:bob_db:uid-bob', 'user:bob:uid-bob'],
-    );
+    assert.deepEqual(added(afterwards.databases, before.databases), ['bob_db']);
+    assert.deepEqual(added(afterwards.roles, before.roles), ['bob']);
+    assert.deepEqual(added(afterwards.records, before.records), ['database:bob_db:uid-bob', 'user:bob:uid-bob']);
     assert.equal(afterwards.records.length, before.records.length - 2);
     // Alice is untouched and still works.
     await withClient(asTenant(ALICE, 'alice-Password-1'), 'alice_db', (c) => c.query('SELECT count(*) FROM kine'));

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
+import type {
+  DatastoreDriver,
+  IdentityField,
+  OwnershipRefusal,
+  TenantOwner,
+  TenantStorage,
+} from '../../src/datastore/driver.ts';
+import { isAlive } from '../../src/process/supervisor.ts';
+
+/** What the SQL driver suites (PostgreSQL, MySQL) share: their tenants, the attacker, and the checks on both. */
+export interface Tenant {
+  storage: TenantStorage & { password: string };
+  owner: TenantOwner;
+}
+
+export const tenant = (name: string, uid: string, schema = `${name}_db`): Tenant => ({
+  storage: { schema, username: name, password: `${name}-Password-1` },
+  owner: { uid, namespace: `ns-${name}`, name },
+});
+
+/** A TCP that claims what is not its own. */
+export const MALLORY: TenantOwner = { uid: 'uid-mallory', namespace: 'ns-mallory', name: 'mallory' };
+
+/** Names that would break out of their quotes if they were not escaped. */
+export const HOSTILE_NAMES: Tenant = {
+  storage: { schema: 'h"`; DROP DATABASE alice_db; --', username: "h' OR '1'='1", password: 'Hostile-1' },
+  owner: { uid: 'uid-hostile', namespace: 'ns-h', name: 'h' },
+};
+
+/** Runs `attempt` and returns the code it was refused with; fails the test when it was not refused. */
+export async function refusedWith(attempt: () => Promise<unknown>): Promise<string> {
+  try {
+    await attempt();
+  } catch (error) {
+    return String((error as { code?: string }).code);
+  }
+  assert.fail('expected a refusal');
+}
+
+/** One of Mallory's claims and the refusal it must get. */
+export type HostileClaim = [schema: string, username: string, reason: OwnershipRefusal['reason'], field: IdentityField];
+
+/** Makes every claim as Mallory and checks each refusal's reason and field; returns the refusals. */
+export async function assertClaimsRefused(
+  driver: DatastoreDriver,
+  claims: readonly HostileClaim[],
+): Promise<(OwnershipRefusal | undefined)[]> {
+  const refusals: (OwnershipRefusal | undefined)[] = [];
+  for (const [schema, username, reason, field] of claims) {
+    const refusal = await driver.ensureTenant({ schema, username, password: 'Mallory-1' }, MALLORY);
+    assert.equal(refusal?.reason, reason, `${schema}/${username}: ${JSON.stringify(refusal)}`);
+    assert.equal(refusal?.field, field, `${schema}/${username}: ${JSON.stringify(refusal)}`);
+    refusals.push(refusal);
+  }
+  assert.equal(refusals.length, claims.length);
+  return refusals;
+}
+
+/** What `after` holds that `before` did not. */
+export function added(before: readonly string[], after: readonly string[]): string[] {
+  return after.filter((entry) => !before.includes(entry));
+}
+
+/** The server left nothing behind: none of its processes, not its directory. */
+export async function assertServerGone(pids: readonly number[], dir: string): Promise<void> {
+  assert.deepEqual(pids.filter(isAlive), []);
+  await assert.rejects(access(dir), { code: 'ENOENT' });
+}
