@@ -14,6 +14,7 @@ import {
   HOSTILE_NAMES,
   MALLORY,
   refusedWith,
+  sharedHostileClaims,
   type Tenant,
   tenant,
 } from '../support/sql-tenants.ts';
@@ -144,16 +145,11 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
     });
     const before = await catalog();
     const refusals = await assertClaimsRefused(driver, [
-      ['alice_db', 'mallory', 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
-      ['mallory_db', 'bob', 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
+      ...sharedHostileClaims(ADMINISTRATOR, 'handmade_user'),
       ['mallory_db', 'root', 'ReservedName', 'spec.dataStoreUsername'],
-      ['mallory_db', ADMINISTRATOR, 'ReservedName', 'spec.dataStoreUsername'],
       ['mallory_db', 'mariadb.sys', 'ReservedName', 'spec.dataStoreUsername'],
       ['mysql', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
       ['information_schema', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
-      ['kamaji', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
-      ['handmade_db', 'mallory', 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
-      ['mallory_db', 'handmade_user', 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
     ]);
     assert.equal(refusals.length, 10);
     assert.deepEqual(refusals[1], {

@@ -14,6 +14,7 @@ import {
   HOSTILE_NAMES,
   MALLORY,
   refusedWith,
+  sharedHostileClaims,
   type Tenant,
   tenant,
 } from '../support/sql-tenants.ts';
@@ -161,16 +162,11 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
     });
     const before = await catalog();
     const refusals = await assertClaimsRefused(driver, [
-      ['alice_db', 'mallory', 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
-      ['mallory_db', 'bob', 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
+      ...sharedHostileClaims(ADMINISTRATOR, 'handmade_role'),
       ['mallory_db', 'postgres', 'ReservedName', 'spec.dataStoreUsername'],
-      ['mallory_db', ADMINISTRATOR, 'ReservedName', 'spec.dataStoreUsername'],
       ['mallory_db', 'pg_read_all_data', 'ReservedName', 'spec.dataStoreUsername'],
       ['postgres', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
       ['template1', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
-      ['kamaji', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
-      ['handmade_db', 'mallory', 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
-      ['mallory_db', 'handmade_role', 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
     ]);
     assert.equal(refusals.length, 10);
     assert.deepEqual(refusals[0], {

@@ -68,3 +68,18 @@ export async function assertServerGone(pids: readonly number[], dir: string): Pr
   assert.deepEqual(pids.filter(isAlive), []);
   await assert.rejects(access(dir), { code: 'ENOENT' });
 }
+
+/**
+ * The claims every SQL server must refuse, given alice and bob as tenants: alice's database, bob's user, the
+ * DataStore's own user, the owners database, and a database and user made by hand (`handmade_db`, `handmadeUser`).
+ */
+export function sharedHostileClaims(administrator: string, handmadeUser: string): HostileClaim[] {
+  return [
+    ['alice_db', 'mallory', 'OwnedByAnotherTenant', 'spec.dataStoreSchema'],
+    ['mallory_db', 'bob', 'OwnedByAnotherTenant', 'spec.dataStoreUsername'],
+    ['mallory_db', administrator, 'ReservedName', 'spec.dataStoreUsername'],
+    ['kamaji', 'mallory', 'ReservedName', 'spec.dataStoreSchema'],
+    ['handmade_db', 'mallory', 'ExistsOutsideKamaji', 'spec.dataStoreSchema'],
+    ['mallory_db', handmadeUser, 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
+  ];
+}
