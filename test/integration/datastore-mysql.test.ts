@@ -6,11 +6,13 @@ import { connectionOptions, type MysqlConnection, withConnection } from '../../s
 import { mysqlDriver } from '../../src/datastore/mysql/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { Supervisor } from '../../src/process/supervisor.ts';
-import { ADMINISTRATOR, startTestMariadb, type TestMariadb } from '../support/mariadb.ts';
+import { ADMINISTRATOR, CERTIFICATE_ADMINISTRATOR, startTestMariadb, type TestMariadb } from '../support/mariadb.ts';
 import {
   added,
+  assertCertificateAdministratorWorks,
   assertClaimsRefused,
   assertServerGone,
+  assertUnreachableNamed,
   HOSTILE_NAMES,
   MALLORY,
   refusedWith,
@@ -237,34 +239,20 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
   });
 
   test('an administrator authenticated by client certificate works the same', async () => {
-    const byCertificate = mysqlDriver(server.certificateAdministrator);
-    try {
-      await byCertificate.check();
-      const dave = tenant('dave', 'uid-dave');
-      const claimAdministrator = await byCertificate.ensureTenant(
-        { ...dave.storage, username: 'kamaji_cert' },
-        dave.owner,
-      );
-      assert.equal(claimAdministrator?.reason, 'ReservedName');
-      assert.equal(await byCertificate.ensureTenant(dave.storage, dave.owner), undefined);
-      await withConnection(asTenant(dave), dave.storage.schema, (c) => c.query('SELECT 1'));
-      assert.deepEqual(await byCertificate.deleteTenant(dave.storage, dave.owner), { deletedKeys: 0, notOwned: [] });
-    } finally {
-      byCertificate.close();
-    }
+    await assertCertificateAdministratorWorks(
+      mysqlDriver(server.certificateAdministrator),
+      CERTIFICATE_ADMINISTRATOR,
+      (who) => withConnection(asTenant(who), who.storage.schema, (c) => c.query('SELECT 1')),
+    );
   });
 
   test('check() names the endpoint of a server that does not answer', async () => {
-    const port = await freePort();
-    const nowhere = mysqlDriver({ ...server.administrator, endpoints: [`127.0.0.1:${port}`] });
-    try {
-      await assert.rejects(
-        nowhere.check(),
-        new RegExp(`MySQL at 127\\.0\\.0\\.1:${port} is unreachable: .*ECONNREFUSED`),
-      );
-    } finally {
-      nowhere.close();
-    }
+    const unused = await freePort();
+    await assertUnreachableNamed(
+      (endpoint) => mysqlDriver({ ...server.administrator, endpoints: [endpoint] }),
+      'MySQL',
+      unused,
+    );
     await driver.check();
   });
 });

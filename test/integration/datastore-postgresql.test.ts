@@ -6,11 +6,18 @@ import { type PostgresConnection, withClient } from '../../src/datastore/postgre
 import { postgresDriver } from '../../src/datastore/postgresql/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { Supervisor } from '../../src/process/supervisor.ts';
-import { ADMINISTRATOR, startTestPostgres, type TestPostgres } from '../support/postgresql.ts';
+import {
+  ADMINISTRATOR,
+  CERTIFICATE_ADMINISTRATOR,
+  startTestPostgres,
+  type TestPostgres,
+} from '../support/postgresql.ts';
 import {
   added,
+  assertCertificateAdministratorWorks,
   assertClaimsRefused,
   assertServerGone,
+  assertUnreachableNamed,
   HOSTILE_NAMES,
   MALLORY,
   refusedWith,
@@ -274,33 +281,20 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
   });
 
   test('an administrator authenticated by client certificate works the same', async () => {
-    const byCertificate = postgresDriver(server.certificateAdministrator);
-    try {
-      await byCertificate.check();
-      const carol = tenant('carol', 'uid-carol');
-      assert.equal(
-        (await byCertificate.ensureTenant({ ...carol.storage, username: 'kamaji_cert' }, carol.owner))?.reason,
-        'ReservedName',
-      );
-      assert.equal(await byCertificate.ensureTenant(carol.storage, carol.owner), undefined);
-      await withClient(asTenant(carol), carol.storage.schema, (c) => c.query('SELECT 1'));
-      assert.deepEqual(await byCertificate.deleteTenant(carol.storage, carol.owner), { deletedKeys: 0, notOwned: [] });
-    } finally {
-      byCertificate.close();
-    }
+    await assertCertificateAdministratorWorks(
+      postgresDriver(server.certificateAdministrator),
+      CERTIFICATE_ADMINISTRATOR,
+      (who) => withClient(asTenant(who), who.storage.schema, (c) => c.query('SELECT 1')),
+    );
   });
 
   test('check() names the endpoint of a server that does not answer', async () => {
-    const port = await freePort();
-    const nowhere = postgresDriver({ ...server.administrator, endpoints: [`127.0.0.1:${port}`] });
-    try {
-      await assert.rejects(
-        nowhere.check(),
-        new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${port} is unreachable: .*ECONNREFUSED`),
-      );
-    } finally {
-      nowhere.close();
-    }
+    const unused = await freePort();
+    await assertUnreachableNamed(
+      (endpoint) => postgresDriver({ ...server.administrator, endpoints: [endpoint] }),
+      'PostgreSQL',
+      unused,
+    );
     await driver.check();
   });
 });

@@ -83,3 +83,40 @@ export function sharedHostileClaims(administrator: string, handmadeUser: string)
     ['mallory_db', handmadeUser, 'ExistsOutsideKamaji', 'spec.dataStoreUsername'],
   ];
 }
+
+/**
+ * A DataStore whose administrator authenticates by client certificate (CN `certificateUser`): that user is
+ * reserved, and a tenant made through it works (`connect` opens the tenant's own database as the tenant).
+ */
+export async function assertCertificateAdministratorWorks(
+  byCertificate: DatastoreDriver,
+  certificateUser: string,
+  connect: (who: Tenant) => Promise<unknown>,
+): Promise<void> {
+  try {
+    await byCertificate.check();
+    const dave = tenant('dave', 'uid-dave');
+    const claim = await byCertificate.ensureTenant({ ...dave.storage, username: certificateUser }, dave.owner);
+    assert.equal(claim?.reason, 'ReservedName');
+    assert.equal(await byCertificate.ensureTenant(dave.storage, dave.owner), undefined);
+    await connect(dave);
+    assert.deepEqual(await byCertificate.deleteTenant(dave.storage, dave.owner), { deletedKeys: 0, notOwned: [] });
+  } finally {
+    byCertificate.close();
+  }
+}
+
+/** `check()` on a port where nothing listens names the product and the endpoint, and why. */
+export async function assertUnreachableNamed(
+  driverAt: (endpoint: string) => DatastoreDriver,
+  product: string,
+  freeLoopbackPort: number,
+): Promise<void> {
+  const nowhere = driverAt(`127.0.0.1:${freeLoopbackPort}`);
+  try {
+    const expected = new RegExp(`${product} at 127\\.0\\.0\\.1:${freeLoopbackPort} is unreachable: .*ECONNREFUSED`);
+    await assert.rejects(nowhere.check(), expected);
+  } finally {
+    nowhere.close();
+  }
+}
