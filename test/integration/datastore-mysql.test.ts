@@ -11,6 +11,7 @@ import {
   added,
   assertCertificateAdministratorWorks,
   assertClaimsRefused,
+  assertOneClaimWins,
   assertServerGone,
   assertUnreachableNamed,
   HOSTILE_NAMES,
@@ -236,6 +237,15 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
     assert.deepEqual(empty.records, []);
     assert.deepEqual(empty.databaseGrants, []);
     assert.deepEqual(empty.databases, ['information_schema', 'kamaji', 'mysql', 'performance_schema', 'sys']);
+  });
+
+  test('two operators claiming the same names at once: one wins, the other is refused', async () => {
+    const other = mysqlDriver(server.administrator);
+    try {
+      await assertOneClaimWins(driver, other);
+    } finally {
+      other.close();
+    }
   });
 
   test('an administrator authenticated by client certificate works the same', async () => {

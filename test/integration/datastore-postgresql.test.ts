@@ -16,6 +16,7 @@ import {
   added,
   assertCertificateAdministratorWorks,
   assertClaimsRefused,
+  assertOneClaimWins,
   assertServerGone,
   assertUnreachableNamed,
   HOSTILE_NAMES,
@@ -278,6 +279,15 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
     const empty = await catalog();
     assert.deepEqual(empty.records, []);
     assert.deepEqual(empty.databases, ['kamaji', 'postgres', 'template0', 'template1']);
+  });
+
+  test('two operators claiming the same names at once: one wins, the other is refused', async () => {
+    const other = postgresDriver(server.administrator);
+    try {
+      await assertOneClaimWins(driver, other);
+    } finally {
+      other.close();
+    }
   });
 
   test('an administrator authenticated by client certificate works the same', async () => {

@@ -120,3 +120,26 @@ export async function assertUnreachableNamed(
     nowhere.close();
   }
 }
+
+/**
+ * Two operators (two drivers, two pools) claim the same free names for two TCPs at once, several times: each time
+ * exactly one wins, the other is refused naming the winner, and the winner's tenant is deleted again.
+ */
+export async function assertOneClaimWins(first: DatastoreDriver, second: DatastoreDriver, rounds = 5): Promise<void> {
+  for (let round = 0; round < rounds; round += 1) {
+    const storage = { schema: `race${round}_db`, username: `race${round}`, password: 'Race-1' };
+    const owners = [1, 2].map((side) => ({
+      uid: `uid-race-${round}-${side}`,
+      namespace: 'ns-race',
+      name: `race${side}`,
+    }));
+    const [a, b] = owners as [TenantOwner, TenantOwner];
+    const outcomes = await Promise.all([first.ensureTenant(storage, a), second.ensureTenant(storage, b)]);
+    const winners = outcomes.filter((outcome) => outcome === undefined).length;
+    assert.equal(winners, 1, JSON.stringify(outcomes));
+    const loser = outcomes.find((outcome) => outcome !== undefined);
+    assert.equal(loser?.reason, 'OwnedByAnotherTenant');
+    const winner = outcomes[0] === undefined ? a : b;
+    assert.deepEqual(await first.deleteTenant(storage, winner), { deletedKeys: 0, notOwned: [] });
+  }
+}
