@@ -10,6 +10,7 @@ import { ADMINISTRATOR, CERTIFICATE_ADMINISTRATOR, startTestMariadb, type TestMa
 import {
   added,
   assertCertificateAdministratorWorks,
+  assertClaimCompletes,
   assertClaimsRefused,
   assertOneClaimWins,
   assertServerGone,
@@ -237,6 +238,18 @@ describe('MySQL DataStore driver on a real MariaDB', () => {
     assert.deepEqual(empty.records, []);
     assert.deepEqual(empty.databaseGrants, []);
     assert.deepEqual(empty.databases, ['information_schema', 'kamaji', 'mysql', 'performance_schema', 'sys']);
+  });
+
+  test('a claim whose database and user are gone is completed by its owner and still refused to others', async () => {
+    await assertClaimCompletes(
+      driver,
+      (who) =>
+        asRoot(async (client) => {
+          await client.query(`DROP DATABASE ${who.storage.schema}`);
+          await client.query(`DROP USER '${who.storage.username}'@'%'`);
+        }),
+      (who) => withConnection(asTenant(who), who.storage.schema, (c) => c.query('SELECT 1')),
+    );
   });
 
   test('two operators claiming the same names at once: one wins, the other is refused', async () => {

@@ -15,6 +15,7 @@ import {
 import {
   added,
   assertCertificateAdministratorWorks,
+  assertClaimCompletes,
   assertClaimsRefused,
   assertOneClaimWins,
   assertServerGone,
@@ -279,6 +280,18 @@ describe('PostgreSQL DataStore driver on a real PostgreSQL 15', () => {
     const empty = await catalog();
     assert.deepEqual(empty.records, []);
     assert.deepEqual(empty.databases, ['kamaji', 'postgres', 'template0', 'template1']);
+  });
+
+  test('a claim whose database and user are gone is completed by its owner and still refused to others', async () => {
+    await assertClaimCompletes(
+      driver,
+      (who) =>
+        superuser('postgres', async (client) => {
+          await client.query(`DROP DATABASE ${who.storage.schema}`);
+          await client.query(`DROP ROLE ${who.storage.username}`);
+        }),
+      (who) => withClient(asTenant(who), who.storage.schema, (c) => c.query('SELECT 1')),
+    );
   });
 
   test('two operators claiming the same names at once: one wins, the other is refused', async () => {

@@ -1,8 +1,10 @@
 import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { missingPackages, type Prerequisite } from '../../src/cluster/prerequisites.ts';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import type { SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
+import { SETUP_COMMAND } from './needs-root.ts';
 
 /**
  * What the SQL servers the tests run (PostgreSQL, MariaDB) have in common: a temporary directory owned by the
@@ -25,7 +27,13 @@ export async function serverDirectory(
   name: string,
   osUser: string,
   clientCommonName: string,
+  /** The server's binaries: a host without them fails here, naming the packages. */
+  binaries: readonly Prerequisite[],
 ): Promise<ServerDirectory> {
+  const missing = await missingPackages(binaries);
+  if (missing.length > 0) {
+    throw new Error(`missing host packages: ${missing.join(' ')}; ${SETUP_COMMAND} as root installs them`);
+  }
   const ca = await createCertificateAuthority(`kamaji-test-${name}-ca`, { validityDays: 1 });
   const [server, client] = await Promise.all([
     issueCertificate(ca, { commonName: name, subjectAltNames: ['127.0.0.1'], usages: ['serverAuth'], validityDays: 1 }),

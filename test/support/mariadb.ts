@@ -36,7 +36,10 @@ export interface TestMariadb {
  * it runs as the `mysql` OS user.
  */
 export async function startTestMariadb(supervisor: Supervisor): Promise<TestMariadb> {
-  const server = await serverDirectory('mariadb', 'mysql', CERTIFICATE_ADMINISTRATOR);
+  const server = await serverDirectory('mariadb', 'mysql', CERTIFICATE_ADMINISTRATOR, [
+    { path: '/usr/bin/mariadb-install-db', package: 'mariadb-server' },
+    { path: '/usr/sbin/mariadbd', package: 'mariadb-server' },
+  ]);
   const { dir, files } = server;
   const data = join(dir, 'data');
   const socket = join(dir, 'mariadb.sock');

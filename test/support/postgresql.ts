@@ -43,7 +43,10 @@ export interface TestPostgres {
  * as root it runs as the `postgres` OS user.
  */
 export async function startTestPostgres(supervisor: Supervisor): Promise<TestPostgres> {
-  const server = await serverDirectory('postgresql', 'postgres', CERTIFICATE_ADMINISTRATOR);
+  const server = await serverDirectory('postgresql', 'postgres', CERTIFICATE_ADMINISTRATOR, [
+    { path: join(POSTGRESQL_BIN, 'initdb'), package: 'postgresql-15' },
+    { path: join(POSTGRESQL_BIN, 'postgres'), package: 'postgresql-15' },
+  ]);
   const { dir, files } = server;
   const secrets = {
     postgres: randomBytes(18).toString('base64url'),

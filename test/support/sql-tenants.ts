@@ -143,3 +143,22 @@ export async function assertOneClaimWins(first: DatastoreDriver, second: Datasto
     assert.deepEqual(await first.deleteTenant(storage, winner), { deletedKeys: 0, notOwned: [] });
   }
 }
+
+/**
+ * A claim whose user and database are gone (a crash right after the records were committed, or someone dropped
+ * them): the owner's next pass makes them again, and the records still keep everyone else out.
+ */
+export async function assertClaimCompletes(
+  driver: DatastoreDriver,
+  dropByHand: (who: Tenant) => Promise<void>,
+  connect: (who: Tenant) => Promise<unknown>,
+): Promise<void> {
+  const frank = tenant('frank', 'uid-frank');
+  assert.equal(await driver.ensureTenant(frank.storage, frank.owner), undefined);
+  await dropByHand(frank);
+  const refusal = await driver.ensureTenant({ ...frank.storage, password: 'Mallory-1' }, MALLORY);
+  assert.equal(refusal?.reason, 'OwnedByAnotherTenant');
+  assert.equal(await driver.ensureTenant(frank.storage, frank.owner), undefined);
+  await connect(frank);
+  assert.deepEqual(await driver.deleteTenant(frank.storage, frank.owner), { deletedKeys: 0, notOwned: [] });
+}
