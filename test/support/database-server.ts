@@ -104,3 +104,22 @@ export async function stopServer(
   }
   await rm(dir, { recursive: true, force: true });
 }
+
+/**
+ * Runs a server's set-up; if it fails, the server it started (recorded in `started.process`) is stopped and its
+ * directory removed, so that a failed start leaves nothing either.
+ */
+export async function orCleanUp<T>(
+  supervisor: Supervisor,
+  dir: string,
+  started: { process?: SupervisedProcess },
+  setUp: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await setUp();
+  } catch (error) {
+    if (started.process) await supervisor.stop(started.process);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
