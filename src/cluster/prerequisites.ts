@@ -37,9 +37,17 @@ export const PREREQUISITES: readonly Prerequisite[] = [
 
 /**
  * What the test suites (`npm test`) need: everything `kamaji up` needs (the end-to-end suites run a real admin
- * node and `kamaji up`), and git, which `go` falls back to for a module the proxy does not serve (`direct`).
+ * node and `kamaji up`), git, which `go` falls back to for a module the proxy does not serve (`direct`), and the
+ * PostgreSQL and MariaDB servers the SQL DataStore drivers are proven against.
  */
-export const TEST_PREREQUISITES: readonly Prerequisite[] = [...PREREQUISITES, { path: '/usr/bin/git', package: 'git' }];
+export const TEST_PREREQUISITES: readonly Prerequisite[] = [
+  ...PREREQUISITES,
+  { path: '/usr/bin/git', package: 'git' },
+  { path: '/usr/lib/postgresql/15/bin/postgres', package: 'postgresql-15' },
+  { path: '/usr/lib/postgresql/15/bin/initdb', package: 'postgresql-15' },
+  { path: '/usr/sbin/mariadbd', package: 'mariadb-server' },
+  { path: '/usr/bin/mariadb-install-db', package: 'mariadb-server' },
+];
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(

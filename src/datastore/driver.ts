@@ -2,6 +2,11 @@
 export interface TenantStorage {
   schema: string;
   username: string;
+  /**
+   * The user's password, for backends that authenticate tenants by password (PostgreSQL, MySQL): required there,
+   * and set or repaired on every ensureTenant. etcd ignores it (its tenants use client certificates).
+   */
+  password?: string;
 }
 
 /** The TenantControlPlane a schema or user belongs to. The UID decides; namespace and name are for messages. */
