@@ -63,13 +63,18 @@ const LICENSE_FILE = /^(licen[cs]e|notice|copying)([.-].*)?$/i;
 const OTHER_PLATFORM_PREBUILD = /(^|\/)prebuilds\/(?!linux-x64\/)[^/]+\//;
 
 /**
- * Whether a file of a dependency is needed to run it: type declarations, source maps and documentation are not
- * (they are most of @kubernetes/client-node's size), nor addons prebuilt for other platforms; license files are.
+ * Whether a file of a dependency is needed to run it: type declarations, source maps, documentation and the tests
+ * some packages ship (pg-protocol's) are not (they are most of @kubernetes/client-node's size), nor addons prebuilt
+ * for other platforms; license files are.
  */
 export function isRuntimeDependencyFile(path: string): boolean {
   const name = posix.basename(path);
   if (LICENSE_FILE.test(name)) return true;
-  return !/\.(d\.[mc]?ts|map|md|markdown)$/i.test(name) && !OTHER_PLATFORM_PREBUILD.test(path);
+  return (
+    !/\.(d\.[mc]?ts|map|md|markdown)$/i.test(name) &&
+    !/\.test\.[mc]?[jt]s$/.test(name) &&
+    !OTHER_PLATFORM_PREBUILD.test(path)
+  );
 }
 
 /** Whether a file of the app's source tree belongs in the image: everything but tests. */
