@@ -1,4 +1,11 @@
-import type { V1Container, V1Deployment, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1Deployment,
+  V1Probe,
+  V1TopologySpreadConstraint,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames, ownedLabels } from '../names.ts';
@@ -152,6 +159,23 @@ function kubeconfigVolume(name: string, secretName: string, key: string): V1Volu
   return { name, secret: { secretName, defaultMode: SECRET_FILE_MODE, items: [{ key, path: key }] } };
 }
 
+/**
+ * Replicas spread over admin nodes unless the spec places them itself (its own spread constraints or affinity):
+ * one node going down then takes at most one replica. `ScheduleAnyway` keeps a one-node cluster scheduling them
+ * all; `pod-template-hash` makes a rollout's new pods spread among themselves, not around the old ones.
+ */
+export function replicaSpread(selector: Record<string, string>): V1TopologySpreadConstraint[] {
+  return [
+    {
+      maxSkew: 1,
+      topologyKey: 'kubernetes.io/hostname',
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels: selector },
+      matchLabelKeys: ['pod-template-hash'],
+    },
+  ];
+}
+
 export interface DeploymentInput {
   context: TenantContext;
   /** Hash of every Secret the pod mounts: when it changes, the pods roll. */
@@ -250,7 +274,10 @@ export function desiredDeployment({ context, podTemplateChecksum }: DeploymentIn
           ...optional('nodeSelector', spec.nodeSelector),
           ...optional('tolerations', spec.tolerations),
           ...optional('affinity', spec.affinity),
-          ...optional('topologySpreadConstraints', spec.topologySpreadConstraints),
+          ...optional(
+            'topologySpreadConstraints',
+            spec.topologySpreadConstraints ?? (spec.affinity ? undefined : replicaSpread(selector)),
+          ),
           ...optional('securityContext', spec.podSecurityContext),
           ...optional('initContainers', spec.additionalInitContainers),
           containers: [
