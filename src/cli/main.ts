@@ -2,6 +2,7 @@ import { type Command, dispatch } from './command.ts';
 import { clusterCommands } from './commands/cluster.ts';
 import { crdsCommand } from './commands/crds.ts';
 import { managerCommand } from './commands/manager.ts';
+import { nodeCommand } from './commands/node.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
 import { joinCommandCommand, workerCommand } from './commands/worker.ts';
 
@@ -9,7 +10,15 @@ const root: Command = {
   name: 'kamaji',
   summary: 'Kamaji: hosted Kubernetes control planes on a shared, access-controlled datastore',
   usage: '<command>',
-  subcommands: [...clusterCommands, workerCommand, joinCommandCommand, crdsCommand, managerCommand, toolchainCommand],
+  subcommands: [
+    ...clusterCommands,
+    workerCommand,
+    joinCommandCommand,
+    nodeCommand,
+    crdsCommand,
+    managerCommand,
+    toolchainCommand,
+  ],
 };
 
 process.exitCode = await dispatch(root, process.argv.slice(2));
