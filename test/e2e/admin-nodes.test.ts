@@ -5,7 +5,7 @@
  * `down` stops the added node and `up` brings it back; `node remove` leaves nothing. Needs root; skipped otherwise.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -227,14 +227,21 @@ describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROO
     const [record] = await listAdminNodes(layout);
     assert.ok(record);
     const box = adminNodeLayout(layout, record);
-    // The tenant replica on the added node: its pod network namespace, in that node's containerd state.
-    const podNetns = readdirSync(box.dirs.podNetns).map((name) => join(box.dirs.podNetns, name));
-    assert.ok(podNetns.length > 0, 'a pod runs on the added node');
+    // The tenant replica's API server on the added node: its pod network namespace, through its process.
+    const apiServer = processesOfInstance(box, await recordedPid(box, 'mount-holder')).find(
+      (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'kube-apiserver',
+    );
+    assert.ok(apiServer, `a tenant API server runs on ${ADDED_NODE}`);
     const target = workerRange(layout).replace(/\.\d+\/26$/, '.64');
     let denials = 0;
     for (const port of [10250, 22]) {
       const script = `require('node:net').connect(${port}, '${target}').on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); })`;
-      const { stdout } = await runCommand('nsenter', [`--net=${podNetns[0]}`, process.execPath, '-e', script]);
+      const { stdout } = await runCommand('nsenter', [
+        `--net=/proc/${apiServer}/ns/net`,
+        process.execPath,
+        '-e',
+        script,
+      ]);
       assert.equal(stdout.trim(), 'ECONNREFUSED', `a pod on ${ADDED_NODE} is refused at ${target}:${port} at once`);
       denials += 1;
     }
