@@ -248,10 +248,8 @@ describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROO
     assert.equal(denials, 2);
   });
 
-  test('draining the node of one replica keeps the tenant API answering; the replica comes back on the other node', {
-    timeout: 300_000,
-  }, async (t) => {
-    requireAdded();
+  /** Drains `node` while probing the tenant's API server; its replica must come back on `other`. */
+  async function drainUnderProbes(node: string, other: string, t: { diagnostic(message: string): void }) {
     const kubeconfig = await kamaji('kubeconfig', SPREAD_TENANT.name, `--state-dir=${layout.root}`);
     const server = readSingleKubeconfig(kubeconfig.stdout);
     assert.ok(server?.server && server.caCertificatePem, printed(kubeconfig));
@@ -263,30 +261,56 @@ describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROO
       [
         `--kubeconfig=${hostKubeconfigPath(layout)}`,
         'drain',
-        ADDED_NODE,
+        node,
         '--ignore-daemonsets',
         '--delete-emptydir-data',
         '--timeout=120s',
       ],
       { allowFailure: true },
     );
-    assert.equal(drain.code, 0, printed(drain));
     const drained = (performance.now() - started) / 1000;
     const pods = await waitForTwoReadyPods();
     const back = (performance.now() - started) / 1000;
     await sleep(2_000);
     const probed = await probing.stop();
+    await admin('uncordon', node);
     t.diagnostic(
-      `drain of ${ADDED_NODE}: ${drained.toFixed(1)}s; two replicas Ready again after ${back.toFixed(1)}s; ` +
+      `drain of ${node}: ${drained.toFixed(1)}s; two replicas Ready again after ${back.toFixed(1)}s; ` +
         `${probed.calls} probes, ${probed.failures} failed, longest gap ${probed.longestGapMs.toFixed(0)} ms`,
     );
+    assert.equal(drain.code, 0, printed(drain));
     assert.deepEqual(
       pods.map((pod) => pod.spec?.nodeName),
-      ['kamaji-admin', 'kamaji-admin'],
-      'back on the other node',
+      [other, other],
+      'the evicted replica is back on the other node',
     );
     assert.equal(probed.failures, 0, 'the tenant API server answered every probe during the drain');
-    await admin('uncordon', ADDED_NODE);
+  }
+
+  test('draining the added node keeps the tenant API answering; its replica comes back on the first node', {
+    timeout: 300_000,
+  }, async (t) => {
+    requireAdded();
+    await drainUnderProbes(ADDED_NODE, 'kamaji-admin', t);
+  });
+
+  test('after a rollout the replicas spread again; draining the first node keeps the tenant API answering too', {
+    timeout: 300_000,
+  }, async (t) => {
+    requireAdded();
+    // A new revision's pods spread among themselves (matchLabelKeys: pod-template-hash).
+    await admin('rollout', 'restart', `deployment/${SPREAD_TENANT.name}`, '-n', SPREAD_TENANT.namespace);
+    await admin(
+      'rollout',
+      'status',
+      `deployment/${SPREAD_TENANT.name}`,
+      '-n',
+      SPREAD_TENANT.namespace,
+      '--timeout=180s',
+    );
+    const spread = await waitForTwoReadyPods();
+    assert.deepEqual(spread.map((pod) => pod.spec?.nodeName).sort(), ['kamaji-admin', ADDED_NODE]);
+    await drainUnderProbes('kamaji-admin', ADDED_NODE, t);
   });
 
   test('below 2 replicas the PDB goes; back at 2 it returns', { timeout: 120_000 }, async () => {
