@@ -154,3 +154,22 @@ test("the spec's own spread constraints or affinity replace the default spread",
   assert.deepEqual(withAffinity?.affinity, affinity);
   assert.equal(withAffinity?.topologySpreadConstraints, undefined);
 });
+
+test('the API server keeps serving 5 s after SIGTERM (readyz failing) unless extraArgs says otherwise', () => {
+  const args = (extra?: string[]) =>
+    desiredDeployment({
+      context: sampleContext({
+        deployment: { ...defaultedDeployment(), ...(extra ? { extraArgs: { apiServer: extra } } : {}) },
+      }),
+      podTemplateChecksum: 'x',
+    }).spec?.template.spec?.containers[0]?.args ?? [];
+  assert.ok(args().includes('--shutdown-delay-duration=5s'));
+  const own = args(['--shutdown-delay-duration=15s', '--v=2']);
+  assert.deepEqual(
+    own.filter((arg) => arg.startsWith('--shutdown-delay-duration')),
+    ['--shutdown-delay-duration=15s'],
+  );
+  assert.ok(own.includes('--v=2'));
+  const pod = desiredDeployment({ context: sampleContext(), podTemplateChecksum: 'x' }).spec?.template.spec;
+  assert.equal(pod?.terminationGracePeriodSeconds, undefined, 'the default 30 s grace period covers the 5 s delay');
+});
