@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadClusterAccess } from '../controller/cluster-access.ts';
 import { KubeClient } from '../controller/kube-client.ts';
@@ -24,7 +24,7 @@ import {
   MAX_ADMIN_NODES,
   type StateLayout,
 } from './state.ts';
-import { drainAndDeleteNode, joinOrResume, stopJoinedBox, WORKER_OWNER_PROCESS } from './worker.ts';
+import { boxRecords, drainAndDeleteNode, joinOrResume, stopJoinedBox, WORKER_OWNER_PROCESS } from './worker.ts';
 import { ensureWorkerNetwork, isolateWorkersFromAdminPods, podRoutes, syncPodRoutes } from './worker-network.ts';
 
 /**
@@ -55,28 +55,19 @@ export function adminNodeOwnerArguments(admin: StateLayout, name: string): strin
 const POD_CIDR_TIMEOUT_MS = 60_000;
 const NODE_READY_TIMEOUT_MS = 120_000;
 
-function recordPath(admin: StateLayout, name: string): string {
-  return join(adminNodesDir(admin), name, RECORD);
+const records = (admin: StateLayout) => boxRecords<AdminNodeRecord>(adminNodesDir(admin), RECORD);
+
+export function readAdminNode(admin: StateLayout, name: string): Promise<AdminNodeRecord | undefined> {
+  return records(admin).read(name);
 }
 
-export async function readAdminNode(admin: StateLayout, name: string): Promise<AdminNodeRecord | undefined> {
-  const text = await readFile(recordPath(admin, name), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as AdminNodeRecord);
-}
-
-export async function writeAdminNode(admin: StateLayout, record: AdminNodeRecord): Promise<void> {
-  await mkdir(join(adminNodesDir(admin), record.name), { recursive: true });
-  // Written whole and renamed: `node add` reads it while the owner writes it.
-  const path = recordPath(admin, record.name);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+export function writeAdminNode(admin: StateLayout, record: AdminNodeRecord): Promise<void> {
+  return records(admin).write(record);
 }
 
 /** The admin nodes added to the instance (the first one, made by `up`, aside), by index. */
-export async function listAdminNodes(admin: StateLayout): Promise<AdminNodeRecord[]> {
-  const names = await readdir(adminNodesDir(admin)).catch(() => [] as string[]);
-  const records = await Promise.all(names.map((name) => readAdminNode(admin, name)));
-  return records.filter((record) => record !== undefined).sort((a, b) => a.index - b.index);
+export function listAdminNodes(admin: StateLayout): Promise<AdminNodeRecord[]> {
+  return records(admin).list();
 }
 
 /**

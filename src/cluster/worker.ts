@@ -55,28 +55,45 @@ export function validateWorkerName(name: string, what = 'worker'): string | unde
   return undefined;
 }
 
-function recordPath(admin: StateLayout, name: string): string {
-  return join(workersDir(admin), name, RECORD);
+/**
+ * The records of the boxes joined to an instance (workers, admin nodes): `<dir>/<name>/<file>`, one JSON object each,
+ * written whole and renamed (an `add` reads a record while the box's owner writes it).
+ */
+export function boxRecords<T extends { name: string; index: number }>(dir: string, file: string) {
+  const path = (name: string) => join(dir, name, file);
+  const read = async (name: string): Promise<T | undefined> => {
+    const text = await readFile(path(name), 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : (JSON.parse(text) as T);
+  };
+  return {
+    read,
+    async write(record: T): Promise<void> {
+      await mkdir(join(dir, record.name), { recursive: true });
+      await writeFile(`${path(record.name)}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+      await rename(`${path(record.name)}.tmp`, path(record.name));
+    },
+    /** Every record, by index. */
+    async list(): Promise<T[]> {
+      const names = await readdir(dir).catch(() => [] as string[]);
+      const records = await Promise.all(names.map(read));
+      return records.filter((record) => record !== undefined).sort((a, b) => a.index - b.index);
+    },
+  };
 }
 
-export async function readWorker(admin: StateLayout, name: string): Promise<WorkerRecord | undefined> {
-  const text = await readFile(recordPath(admin, name), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as WorkerRecord);
+const workerRecords = (admin: StateLayout) => boxRecords<WorkerRecord>(workersDir(admin), RECORD);
+
+export function readWorker(admin: StateLayout, name: string): Promise<WorkerRecord | undefined> {
+  return workerRecords(admin).read(name);
 }
 
-export async function writeWorker(admin: StateLayout, record: WorkerRecord): Promise<void> {
-  await mkdir(join(workersDir(admin), record.name), { recursive: true });
-  // Written whole and renamed: `worker add` reads it while the owner writes it.
-  const path = recordPath(admin, record.name);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+export function writeWorker(admin: StateLayout, record: WorkerRecord): Promise<void> {
+  return workerRecords(admin).write(record);
 }
 
-/** Every worker of the instance (of every tenant), by name. */
-export async function listWorkers(admin: StateLayout): Promise<WorkerRecord[]> {
-  const names = await readdir(workersDir(admin)).catch(() => [] as string[]);
-  const records = await Promise.all(names.map((name) => readWorker(admin, name)));
-  return records.filter((record) => record !== undefined).sort((a, b) => a.index - b.index);
+/** Every worker of the instance (of every tenant), by index. */
+export function listWorkers(admin: StateLayout): Promise<WorkerRecord[]> {
+  return workerRecords(admin).list();
 }
 
 /** The lowest free index and, unless given, the lowest free `<tenant>-worker-<n>` name. */
