@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
-import { listAdminNodes } from '../../src/cluster/admin-nodes.ts';
+import { listAdminNodes, stopAdminNodeBox } from '../../src/cluster/admin-nodes.ts';
 import { runCommand } from '../../src/cluster/command.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, netnsPath, processesOfInstance } from '../../src/cluster/node-box.ts';
@@ -323,6 +323,65 @@ describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROO
     });
     await setReplicas(2);
     await waitFor(budget, { timeoutMs: 60_000, intervalMs: 500, description: 'the PDB back at 2 replicas' });
+  });
+
+  test('a 1-replica tenant on a node that stops comes back Ready on the other node (time printed)', {
+    timeout: 400_000,
+  }, async (t) => {
+    requireAdded();
+    const single = { name: 'single', namespace: 'default', nodePort: 31449 } as const;
+    // Placed on the added node: the first one cordoned while it is scheduled.
+    await admin('cordon', 'kamaji-admin');
+    const manifest = tenantControlPlaneManifest(single.name, single.namespace, single.nodePort);
+    // The Node controller marks a stopped node's pods for eviction after the NoExecute tolerations run out: 300 s by
+    // default (DefaultTolerationSeconds); a control plane with one replica is better moved sooner.
+    manifest.spec.controlPlane.deployment = {
+      replicas: 1,
+      tolerations: ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-ready'].map((key) => ({
+        key,
+        operator: 'Exists',
+        effect: 'NoExecute',
+        tolerationSeconds: 10,
+      })),
+    };
+    await adminInput(JSON.stringify(manifest), 'apply', '-f', '-');
+    const readyOn = async () => {
+      const pods = (
+        JSON.parse(
+          await admin(
+            'get',
+            'pods',
+            '-n',
+            single.namespace,
+            '-l',
+            `kamaji.clastix.io/name=${single.name}`,
+            '-o',
+            'json',
+          ),
+        ) as { items: V1Pod[] }
+      ).items;
+      return readyPods(pods.filter((pod) => !pod.metadata?.deletionTimestamp)).map((pod) => pod.spec?.nodeName);
+    };
+    const placed = await waitFor(async () => ((await readyOn()).length === 1 ? await readyOn() : undefined), {
+      timeoutMs: 180_000,
+      intervalMs: 500,
+      description: 'the single replica Ready',
+    });
+    await admin('uncordon', 'kamaji-admin');
+    assert.deepEqual(placed, [ADDED_NODE]);
+    const [record] = await listAdminNodes(layout);
+    assert.ok(record);
+    const started = performance.now();
+    // The machine stops: its kubelet, containerd and pods end, its box goes.
+    await stopAdminNodeBox(layout, record, { purge: false });
+    await waitFor(async () => ((await readyOn()).join() === 'kamaji-admin' ? true : undefined), {
+      timeoutMs: 300_000,
+      intervalMs: 1_000,
+      description: 'the single replica Ready on the first node',
+    });
+    const seconds = (performance.now() - started) / 1000;
+    t.diagnostic(`1-replica tenant back Ready on kamaji-admin ${seconds.toFixed(1)}s after ${ADDED_NODE} stopped`);
+    await admin('delete', 'tcp', single.name, '-n', single.namespace, '--wait=true', '--timeout=120s');
   });
 
   test('down stops the added node; up brings it back Ready without joining again', { timeout: 600_000 }, async () => {
