@@ -457,4 +457,11 @@ describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROO
     const first = await kamaji('node', 'remove', 'kamaji-admin', `--state-dir=${layout.root}`);
     assert.match(first.stderr, /first admin node .* cannot be removed/);
   });
+
+  test('deleting the tenant deletes its PodDisruptionBudget', { timeout: 180_000 }, async () => {
+    requireAdded();
+    assert.ok(await budget(), 'the PDB is there before');
+    await admin('delete', 'tcp', SPREAD_TENANT.name, '-n', SPREAD_TENANT.namespace, '--wait=true', '--timeout=120s');
+    assert.equal(await budget(), undefined);
+  });
 });
