@@ -1,6 +1,7 @@
 import { type Command, dispatch } from './command.ts';
 import { clusterCommands } from './commands/cluster.ts';
 import { crdsCommand } from './commands/crds.ts';
+import { imageCommand } from './commands/image.ts';
 import { managerCommand } from './commands/manager.ts';
 import { nodeCommand } from './commands/node.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
@@ -18,6 +19,7 @@ const root: Command = {
     crdsCommand,
     managerCommand,
     toolchainCommand,
+    imageCommand,
   ],
 };
 

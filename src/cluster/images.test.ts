@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { binaryImage, buildImage, cachedImage, layerEntries, ociLayout } from './images.ts';
+import { binaryImage, buildImage, cachedImage, layerEntries, layerSizes, ociLayout, writeOciLayout } from './images.ts';
 
 const run = promisify(execFile);
 const digest = (content: Buffer) => `sha256:${createHash('sha256').update(content).digest('hex')}`;
@@ -138,6 +138,34 @@ test('the image cache: built once per set of sources, then read back with the sa
     await utimes(binary, new Date(), new Date(Date.now() + 5_000));
     const changed = await cachedImage(spec, join(dir, 'cache'));
     assert.notEqual(changed.digest, first.digest, 'changed sources make another image');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the OCI layout as a directory holds the same files as the tar; layer sizes as pulled and unpacked', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-oci-dir-'));
+  try {
+    const image = await buildImage(binaryImage('docker.io/kamaji/tool:v1', '/usr/bin/true', 'tool'));
+    await writeOciLayout(join(dir, 'layout'), image);
+    await mkdir(join(dir, 'from-tar'));
+    await writeFile(join(dir, 'image.tar'), ociLayout(image));
+    await run('tar', ['-xf', join(dir, 'image.tar'), '-C', join(dir, 'from-tar')]);
+    const files = async (root: string) => {
+      const paths = (await readdir(root, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
+      const contents = await Promise.all(
+        paths.map(async (entry) => [
+          join(entry.parentPath, entry.name).slice(root.length),
+          digest(await readFile(join(entry.parentPath, entry.name))),
+        ]),
+      );
+      return contents.sort();
+    };
+    const layout = await files(join(dir, 'layout'));
+    assert.equal(layout.length, 5, 'oci-layout, index.json, manifest, config, layer');
+    assert.deepEqual(layout, await files(join(dir, 'from-tar')));
+    const layer = image.blobs[1]?.content ?? Buffer.alloc(0);
+    assert.deepEqual(await layerSizes(image), { compressed: layer.length, uncompressed: gunzipSync(layer).length });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

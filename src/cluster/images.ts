@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { constants, gzip } from 'node:zlib';
+import { constants, createGunzip, gzip } from 'node:zlib';
 import {
   binaryPath,
   cacheRoot,
@@ -26,8 +26,18 @@ export interface ImageSpec {
   /** Fully qualified: a short name is stored as is, but the kubelet asks for `docker.io/<name>`. */
   reference: string;
   entrypoint: readonly string[];
+  /** Default arguments after the entrypoint (a pod's `args` replace them). */
+  cmd?: readonly string[];
+  /** `uid:gid` to run as; root when left out. */
+  user?: string;
+  workingDir?: string;
+  /** `NAME=value` pairs after PATH. */
+  env?: readonly string[];
   entries: readonly ImageEntry[];
 }
+
+/** What an image runs, and as whom, as its OCI config says it. */
+export type ImageRunConfig = Pick<ImageSpec, 'entrypoint' | 'cmd' | 'user' | 'workingDir' | 'env'>;
 
 /** Where upstream images keep their binaries, and what their manifests run by name. */
 export const BINARY_DIR = '/usr/local/bin';
@@ -112,17 +122,19 @@ export interface OciImage {
 }
 
 /** The OCI manifest and config around one layer, given as its tar and as that tar gzipped. */
-export function ociImage(
-  reference: string,
-  entrypoint: readonly string[],
-  layerTar: Buffer,
-  layerGzip: Buffer,
-): OciImage {
+export function ociImage(reference: string, run: ImageRunConfig, layerTar: Buffer, layerGzip: Buffer): OciImage {
   const layer = blob(MEDIA_TYPES.layer, layerGzip);
   const config = jsonBlob(MEDIA_TYPES.config, {
     architecture: 'amd64',
     os: 'linux',
-    config: { Entrypoint: entrypoint, Env: [PATH] },
+    // Fields left undefined are left out of the JSON: images without them keep the digests they always had.
+    config: {
+      Entrypoint: run.entrypoint,
+      Cmd: run.cmd,
+      Env: [PATH, ...(run.env ?? [])],
+      User: run.user,
+      WorkingDir: run.workingDir,
+    },
     rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(layerTar)}`] },
   });
   const manifest = jsonBlob(MEDIA_TYPES.manifest, {
@@ -136,8 +148,8 @@ export function ociImage(
 
 const descriptor = ({ mediaType, digest, size }: Blob) => ({ mediaType, digest, size });
 
-/** An OCI image layout as one tar stream, the form `ctr images import` reads. */
-export function ociLayout(image: OciImage): Buffer {
+/** The files of an OCI image layout holding one image: `oci-layout`, `index.json`, `blobs/sha256/<hex>`. */
+export function ociLayoutEntries(image: OciImage): TarEntry[] {
   const { reference, manifest } = image;
   const index = {
     schemaVersion: 2,
@@ -155,7 +167,7 @@ export function ociLayout(image: OciImage): Buffer {
     ],
   };
   const file = (path: string, content: Buffer): TarEntry => ({ type: 'file', path, mode: 0o644, content });
-  return tarArchive([
+  return [
     file('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }))),
     file('index.json', Buffer.from(JSON.stringify(index))),
     { type: 'directory', path: 'blobs', mode: 0o755 },
@@ -163,7 +175,40 @@ export function ociLayout(image: OciImage): Buffer {
     ...[...image.blobs, manifest].map((part) =>
       file(`blobs/sha256/${part.digest.slice('sha256:'.length)}`, part.content),
     ),
-  ]);
+  ];
+}
+
+/** An OCI image layout as one tar stream, the form `ctr images import` reads. */
+export function ociLayout(image: OciImage): Buffer {
+  return tarArchive(ociLayoutEntries(image));
+}
+
+/**
+ * An OCI image layout as a directory (skopeo `oci:DIR`, crane, oras, podman read it). Its index names this one
+ * image: an index.json already there is replaced, blobs of other images stay.
+ */
+export async function writeOciLayout(dir: string, image: OciImage): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const entry of ociLayoutEntries(image)) {
+    const path = join(dir, entry.path);
+    if (entry.type === 'directory') await mkdir(path, { recursive: true });
+    else if (entry.type === 'file') await writeFile(path, entry.content);
+  }
+}
+
+/** The bytes of an image's layer as pulled (gzipped) and as unpacked (its tar), streamed: never held whole. */
+export async function layerSizes(image: OciImage): Promise<{ compressed: number; uncompressed: number }> {
+  const layer = image.blobs.find((part) => part.mediaType === MEDIA_TYPES.layer);
+  if (!layer) throw new Error(`image ${image.reference} has no layer`);
+  let uncompressed = 0;
+  const gunzip = createGunzip();
+  gunzip.on('data', (chunk: Buffer) => {
+    uncompressed += chunk.length;
+  });
+  const done = new Promise((resolve, reject) => gunzip.on('end', resolve).on('error', reject));
+  gunzip.end(layer.content);
+  await done;
+  return { compressed: layer.size, uncompressed };
 }
 
 /** The layer of an image as a tar, the host files read. */
@@ -183,7 +228,7 @@ export async function buildImage(spec: ImageSpec): Promise<OciImage> {
   const layerTar = await imageLayerTar(spec);
   // The fastest compression: the layer goes to this machine's containerd and registry only.
   const layerGzip = await promisify(gzip)(layerTar, { level: constants.Z_BEST_SPEED });
-  return ociImage(spec.reference, spec.entrypoint, layerTar, layerGzip);
+  return ociImage(spec.reference, spec, layerTar, layerGzip);
 }
 
 /**
@@ -199,7 +244,9 @@ export async function imageSourceKey(spec: ImageSpec): Promise<string> {
       return { ...entry, size: info.size, mtime: info.mtimeMs, inode: info.ino, sourceMode: info.mode };
     }),
   );
-  return sha256(Buffer.from(JSON.stringify({ reference: spec.reference, entrypoint: spec.entrypoint, entries })));
+  const { reference, entrypoint, cmd, user, workingDir, env } = spec;
+  // Undefined fields are left out of the JSON: images without them keep the keys they always had.
+  return sha256(Buffer.from(JSON.stringify({ reference, entrypoint, cmd, user, workingDir, env, entries })));
 }
 
 /** An image whose digest is known; its blobs are read (or built) only when `load` is called. */

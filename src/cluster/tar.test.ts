@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { tarArchive } from './tar.ts';
+import { tarArchive, ustarName } from './tar.ts';
 
 const run = promisify(execFile);
 
@@ -42,6 +42,26 @@ test('the same entries always give the same bytes', () => {
   assert.deepEqual(tarArchive(entries), tarArchive(entries));
 });
 
-test('a path too long for a ustar name is refused', () => {
+test('a path too long for a ustar name and prefix is refused', () => {
   assert.throws(() => tarArchive([{ type: 'directory', path: 'x'.repeat(100), mode: 0o755 }]), /longer than 100/);
+  assert.throws(() => tarArchive([{ type: 'directory', path: `${'x'.repeat(156)}/y`, mode: 0o755 }]), /no slash/);
+});
+
+test('a path over 100 bytes goes into the prefix and name fields, and GNU tar reads it whole', async () => {
+  const long = `app/node_modules/@scope/package/dist/gen/models/${'Deep'.repeat(12)}/V1StatefulSetRetentionPolicy.js`;
+  assert.ok(long.length > 100);
+  const { name, prefix } = ustarName(long);
+  assert.equal(`${prefix}/${name}`, long);
+  assert.equal(ustarName('short/path').prefix, '');
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-tar-'));
+  try {
+    await writeFile(
+      join(dir, 'long.tar'),
+      tarArchive([{ type: 'file', path: long, mode: 0o644, content: Buffer.from('model') }]),
+    );
+    const { stdout } = await run('tar', ['-tf', join(dir, 'long.tar')]);
+    assert.equal(stdout.trim(), long);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -6,11 +6,13 @@ export type TarEntry =
 
 const BLOCK = 512;
 const NAME_LENGTH = 100;
+const PREFIX_LENGTH = 155;
 const MAX_SIZE = 8 ** 11 - 1;
 
 /**
  * A POSIX ustar archive, owned by root, every timestamp zero so the same entries always give the same bytes (and
- * so the same image digests). Paths and link targets up to 100 bytes, files below 8 GiB: all an image layer here needs.
+ * so the same image digests). Paths up to 100 bytes, or 256 split at a slash into ustar's prefix and name fields
+ * (node_modules has longer ones); link targets up to 100 bytes, files below 8 GiB: all an image layer here needs.
  */
 export function tarArchive(entries: readonly TarEntry[]): Buffer {
   const parts: Buffer[] = [];
@@ -35,12 +37,28 @@ export function tarArchive(entries: readonly TarEntry[]): Buffer {
 
 const TYPE_FLAGS: Record<TarEntry['type'], string> = { file: '0', symlink: '2', directory: '5' };
 
-function tarHeader(name: string, mode: number, size: number, type: TarEntry['type'], linkName = ''): Buffer {
-  if (Buffer.byteLength(name) > NAME_LENGTH) throw new Error(`tar: path longer than ${NAME_LENGTH} bytes: ${name}`);
+/**
+ * A path as ustar's name and prefix fields: as is when it fits the name, else split at the last slash that leaves
+ * a name of at most 100 bytes and a prefix of at most 155 (readers join them with a slash).
+ */
+export function ustarName(path: string): { name: string; prefix: string } {
+  if (Buffer.byteLength(path) <= NAME_LENGTH) return { name: path, prefix: '' };
+  for (let slash = path.lastIndexOf('/', path.length - 2); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+    const prefix = path.slice(0, slash);
+    const name = path.slice(slash + 1);
+    if (Buffer.byteLength(name) > NAME_LENGTH) break;
+    if (Buffer.byteLength(prefix) <= PREFIX_LENGTH) return { name, prefix };
+  }
+  throw new Error(`tar: path longer than ${NAME_LENGTH} bytes that no slash splits into ustar fields: ${path}`);
+}
+
+function tarHeader(path: string, mode: number, size: number, type: TarEntry['type'], linkName = ''): Buffer {
+  const { name, prefix } = ustarName(path);
   if (Buffer.byteLength(linkName) > NAME_LENGTH) throw new Error(`tar: link target too long: ${linkName}`);
-  if (size > MAX_SIZE) throw new Error(`tar: ${name} is too large for a ustar header`);
+  if (size > MAX_SIZE) throw new Error(`tar: ${path} is too large for a ustar header`);
   const header = Buffer.alloc(BLOCK);
   header.write(name, 0, NAME_LENGTH, 'utf8');
+  header.write(prefix, 345, PREFIX_LENGTH, 'utf8');
   writeOctal(header, mode, 100, 8);
   writeOctal(header, 0, 108, 8); // uid
   writeOctal(header, 0, 116, 8); // gid

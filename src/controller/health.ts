@@ -1,4 +1,4 @@
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from './metrics.ts';
 
@@ -50,7 +50,6 @@ export function cachesSynced(informers: readonly { name: string; hasSynced(): bo
 
 /** Serves /metrics, /healthz and /readyz (those it is given); a failing probe answers 500 and names each failing check. */
 export async function startProbeServer(options: ProbeServerOptions): Promise<ProbeServer> {
-  const { host, port } = parseListenAddress(options.address);
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://probe').pathname;
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, 'method not allowed\n');
@@ -61,20 +60,27 @@ export async function startProbeServer(options: ProbeServerOptions): Promise<Pro
     }
     reply(response, 404, 'not found\n');
   });
+  const bound = await listen(server, options.address);
+  return { url: `http://${bound}`, close: () => closeServer(server) };
+}
+
+/** Listens on `host:port` (see parseListenAddress); resolves to the `host:port` bound, IPv6 in brackets. */
+export async function listen(server: Server, address: string): Promise<string> {
+  const { host, port } = parseListenAddress(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);
   });
   const bound = server.address() as AddressInfo;
-  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-  return {
-    url: `http://${shownHost}:${bound.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+}
+
+/** Stops listening and drops open connections, keep-alive ones included. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 function probe(checks: readonly HealthCheck[]): [number, string] {

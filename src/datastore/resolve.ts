@@ -23,9 +23,12 @@ export interface DataStoreConnectionSpec {
 /** An error about a DataStore that names the field at fault and how to fix it. */
 export class DataStoreConfigError extends Error {
   readonly field: string;
+  /** What is wrong with the field and what to do, without the DataStore's name. */
+  readonly problem: string;
   constructor(dataStore: string, field: string, problem: string) {
     super(`DataStore ${dataStore}: ${field}: ${problem}`);
     this.field = field;
+    this.problem = problem;
   }
 }
 

@@ -2,7 +2,7 @@ import type { V1Condition } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
-import { validateDataStoreSpec } from '../api/v1alpha1/validation.ts';
+import { describeProblems, validateDataStoreSpec } from '../api/v1alpha1/validation.ts';
 import { type ApiCaller, checksum, mergePatch, patchStatus, readObject } from '../controller/apply.ts';
 import type { EventRecorder } from '../controller/events.ts';
 import type { Informer } from '../controller/informer.ts';
@@ -25,6 +25,22 @@ export interface DataStoreReconcilerDependencies {
   now?: () => Date;
 }
 
+/** The `namespace/name` of each tenant whose data is in the DataStore, sorted. */
+export function tenantsUsing(tenants: readonly TenantControlPlane[], dataStore: string): string[] {
+  return (
+    tenants
+      // Where a tenant's data is, is what its claim recorded in the status; a new tenant has only its spec yet.
+      .filter((tcp) => (tcp.status?.storage?.dataStoreName ?? tcp.spec.dataStore) === dataStore)
+      .map(objectKey)
+      .sort()
+  );
+}
+
+/** Why a DataStore is not deleted yet, and what to do. */
+export function inUseMessage(usedBy: readonly string[]): string {
+  return `cannot be deleted while TenantControlPlanes store data in it: ${usedBy.join(', ')}; delete them first`;
+}
+
 /**
  * Keeps a DataStore's status (valid, ready, usedBy) true to what is observed, and holds its deletion with a
  * finalizer for as long as a TenantControlPlane stores data in it.
@@ -39,21 +55,11 @@ export class DataStoreReconciler {
   async reconcile(name: string): Promise<ReconcileResult> {
     let dataStore = await readObject<DataStore>(this.deps.client, dataStoreResource, { name });
     if (!dataStore) return {};
-    const usedBy = this.deps.tenants
-      .list()
-      // Where a tenant's data is, is what its claim recorded in the status; a new tenant has only its spec yet.
-      .filter((tcp) => (tcp.status?.storage?.dataStoreName ?? tcp.spec.dataStore) === name)
-      .map(objectKey)
-      .sort();
+    const usedBy = tenantsUsing(this.deps.tenants.list(), name);
     const finalizers = dataStore.metadata.finalizers ?? [];
     if (dataStore.metadata.deletionTimestamp) {
       if (usedBy.length > 0) {
-        await this.deps.events.record(
-          dataStore,
-          'Warning',
-          'InUse',
-          `cannot be deleted while TenantControlPlanes store data in it: ${usedBy.join(', ')}`,
-        );
+        await this.deps.events.record(dataStore, 'Warning', 'InUse', inUseMessage(usedBy));
         return {};
       }
       this.deps.connections.retire(name);
@@ -73,7 +79,7 @@ export class DataStoreReconciler {
     let ready = false;
     let valid: ConditionInput;
     if (problems.length > 0) {
-      const message = problems.map((problem) => `${problem.field}: ${problem.message}`).join('; ');
+      const message = describeProblems(problems);
       valid = { type: 'Valid', status: 'False', reason: 'InvalidSpec', message };
       await this.deps.events.record(dataStore, 'Warning', 'InvalidSpec', message);
     } else {

@@ -34,6 +34,7 @@ import type { KeyAlgorithm } from '../pki/certificates.ts';
 import { LABEL_TENANT } from '../tenant/names.ts';
 import { ANNOTATION_PAUSED, type ObservedSecret, TenantPipeline } from '../tenant/pipeline.ts';
 import { podDisruptionBudgetResource } from '../tenant/steps/disruption-budget.ts';
+import { type RunningWebhooks, startWebhooks, type WebhookServing } from '../webhook/webhook.ts';
 import { DataStoreReconciler } from './datastore-reconciler.ts';
 
 /** The Lease replicas elect a leader on (in `leaderElectionNamespace`). */
@@ -50,12 +51,15 @@ export interface ManagerOptions {
   leaderElection: boolean;
   leaderElectionNamespace: string;
   keyAlgorithm: KeyAlgorithm;
+  /** Admission webhooks served on every replica; none when absent. */
+  webhooks?: WebhookServing;
   log?: Log;
 }
 
 export interface RunningManager {
   probeServer: ProbeServer | undefined;
   metricsServer: ProbeServer | undefined;
+  webhooks: RunningWebhooks | undefined;
   /**
    * Resolves when the manager has stopped; rejects with a LeadershipLostError the moment it loses the lease it
    * held (in-flight work is aborted then, not awaited: see startManager).
@@ -295,13 +299,25 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     },
   });
 
+  // Every replica runs the informers (not only the leader), so every replica can serve the webhooks.
   for (const informer of informers) informer.start();
+  const webhooks =
+    options.webhooks &&
+    (await startWebhooks({
+      ...options.webhooks,
+      client,
+      tenants,
+      dataStores,
+      defaultDataStore: options.defaultDataStore,
+      keyAlgorithm: options.keyAlgorithm,
+      log,
+    }));
   const probeServer = options.probeAddress
     ? await startProbeServer({
         address: options.probeAddress,
         registry: options.metricsAddress ? undefined : registry,
         liveness: [],
-        readiness: [cachesSynced(informers)],
+        readiness: [cachesSynced(informers), ...(webhooks ? [webhooks.readiness] : [])],
       })
     : undefined;
   const metricsServer = options.metricsAddress
@@ -367,6 +383,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       await Promise.all([tenantQueue.shutDown(), dataStoreQueue.shutDown()]);
       await Promise.all(informers.map((informer) => informer.stop()));
       await elector?.stop();
+      await webhooks?.stop();
       await probeServer?.close();
       await metricsServer?.close();
       connections.closeAll();
@@ -375,5 +392,5 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     })();
     return stopping;
   };
-  return { probeServer, metricsServer, done: finished.promise, stop };
+  return { probeServer, metricsServer, webhooks, done: finished.promise, stop };
 }

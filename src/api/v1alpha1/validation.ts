@@ -30,7 +30,13 @@ export const MANAGED_CONTAINER_NAMES = [
   'kube-controller-manager',
   'kube-scheduler',
   'konnectivity-server',
+  'kine',
 ] as const;
+
+/** Problems as one line, the form conditions, events and admission responses show them in. */
+export function describeProblems(problems: readonly FieldProblem[]): string {
+  return problems.map((problem) => `${problem.field}: ${problem.message}`).join('; ');
+}
 
 export interface ValidationContext {
   /** The version the control plane runs now (status.kubernetesResources.version.version), to check upgrades. */

@@ -6,6 +6,10 @@ import { Blocked, type ClaimedSpec, type Phase, type PipelineDependencies, type 
 
 export const TENANT_FINALIZER = 'finalizer.kamaji.clastix.io';
 
+/** Why a TenantControlPlane cannot be placed: no DataStore named and no default. */
+export const NO_DATASTORE_MESSAGE =
+  'spec.dataStore is not set and the manager has no default (--datastore): name a DataStore';
+
 /**
  * Our finalizer, and dataStore, dataStoreSchema and dataStoreUsername chosen once and stored in the spec, in one
  * write, before anything is granted: CEL rules keep all three from changing, so even a pass that crashes before
@@ -30,7 +34,7 @@ export class ClaimPhase implements Phase {
         {
           status: 'False',
           reason: 'NoDataStore',
-          message: 'spec.dataStore is not set and the manager has no default (--datastore): name a DataStore',
+          message: NO_DATASTORE_MESSAGE,
         },
         undefined,
       );

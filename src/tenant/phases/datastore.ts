@@ -1,4 +1,4 @@
-import { validateDataStoreSpec } from '../../api/v1alpha1/validation.ts';
+import { describeProblems, validateDataStoreSpec } from '../../api/v1alpha1/validation.ts';
 import type { DataStoreConnection } from '../../datastore/connections.ts';
 import type { OwnershipRefusal } from '../../datastore/driver.ts';
 import { DataStoreConfigError } from '../../datastore/resolve.ts';
@@ -35,7 +35,7 @@ export class DataStorePhase implements Phase {
         {
           status: 'False',
           reason: 'DataStoreNotFound',
-          message: `DataStore ${name} does not exist: create it or set spec.dataStore`,
+          message: dataStoreNotFoundMessage(name),
         },
         RETRY_SOON_MS,
       );
@@ -43,7 +43,7 @@ export class DataStorePhase implements Phase {
     reconcile.observe({ storage: { driver: dataStore.spec.driver } });
     const problems = validateDataStoreSpec(dataStore.spec);
     if (problems.length > 0) {
-      const detail = problems.map((problem) => `${problem.field}: ${problem.message}`).join('; ');
+      const detail = describeProblems(problems);
       throw new Blocked(
         { status: 'False', reason: 'DataStoreMisconfigured', message: `DataStore ${name}: ${detail}` },
         undefined,
@@ -89,6 +89,10 @@ export class DataStorePhase implements Phase {
       },
     } as const;
   }
+}
+
+export function dataStoreNotFoundMessage(name: string): string {
+  return `DataStore ${name} does not exist: create it or set spec.dataStore`;
 }
 
 /** What the user reads in the condition: the field, why, and what to do. */

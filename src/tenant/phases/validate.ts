@@ -1,4 +1,4 @@
-import { validateTenantControlPlaneSpec } from '../../api/v1alpha1/validation.ts';
+import { describeProblems, validateTenantControlPlaneSpec } from '../../api/v1alpha1/validation.ts';
 import { Blocked, type Phase, type TenantReconcile } from './phase.ts';
 
 /** The semantic checks the CRD schema cannot make; a problem stops the pass until the spec changes. */
@@ -14,7 +14,7 @@ export class ValidatePhase implements Phase {
         {
           status: 'False',
           reason: 'InvalidSpec',
-          message: problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '),
+          message: describeProblems(problems),
         },
         undefined,
       );
