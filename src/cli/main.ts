@@ -2,6 +2,7 @@ import { type Command, dispatch } from './command.ts';
 import { clusterCommands } from './commands/cluster.ts';
 import { crdsCommand } from './commands/crds.ts';
 import { imageCommand } from './commands/image.ts';
+import { installCommand } from './commands/install.ts';
 import { managerCommand } from './commands/manager.ts';
 import { nodeCommand } from './commands/node.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
@@ -17,6 +18,7 @@ const root: Command = {
     joinCommandCommand,
     nodeCommand,
     crdsCommand,
+    installCommand,
     managerCommand,
     toolchainCommand,
     imageCommand,

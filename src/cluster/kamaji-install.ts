@@ -1,10 +1,10 @@
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { customResourceDefinitionManifest, KINDS } from '../api/crd-manifests.ts';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { API_VERSION, GROUP } from '../api/v1alpha1/group-version.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
-import { serverSideApply } from '../controller/apply.ts';
+import { readObject, serverSideApply } from '../controller/apply.ts';
 import { builtinResources, type KubeClient, type ResourceType, resourcePath } from '../controller/kube-client.ts';
 import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
 import { waitFor } from '../util/wait.ts';
@@ -12,6 +12,10 @@ import type { DatastoreEtcd } from './datastore-etcd.ts';
 
 export const KAMAJI_NAMESPACE = 'kamaji-system';
 export const DEFAULT_DATASTORE = 'default';
+/** The Helm release `kamaji up` installs; the chart names the manager's Deployment and ServiceAccount after it. */
+export const KAMAJI_RELEASE = 'kamaji';
+/** The label the chart gives the manager's pods (besides the release's instance label). */
+export const MANAGER_POD_SELECTOR = `app.kubernetes.io/name=kamaji,app.kubernetes.io/instance=${KAMAJI_RELEASE}`;
 
 const crdResource = {
   apiVersion: 'apiextensions.k8s.io/v1',
@@ -19,6 +23,7 @@ const crdResource = {
   plural: 'customresourcedefinitions',
   namespaced: false,
 } as const satisfies ResourceType;
+const podResource = { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true } as const;
 const namespaceResource = { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false } as const;
 
 const base64 = (text: string | undefined) => Buffer.from(text ?? '').toString('base64');
@@ -145,4 +150,55 @@ export async function waitForTenantReady(
     },
     { timeoutMs, intervalMs: 250, description: `TenantControlPlane ${namespace}/${name} to be Ready` },
   );
+}
+
+/** What a manager pod is waiting for: its phase, then each container's waiting reason or readiness. */
+function describePod(pod: V1Pod): string {
+  const containers = (pod.status?.containerStatuses ?? []).map((container) => {
+    const waiting = container.state?.waiting;
+    if (waiting) return `${container.name} ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+    return `${container.name} ${container.ready ? 'ready' : 'not ready'} (restarts ${container.restartCount})`;
+  });
+  return `${pod.metadata?.name} ${pod.status?.phase}${containers.length > 0 ? ` [${containers.join('; ')}]` : ''}`;
+}
+
+/**
+ * The manager's rollout is complete: its Deployment has seen its latest spec, and every replica is updated, ready
+ * and available, with no old one left. A timeout names each pod's state and where the logs are.
+ */
+export async function waitForManagerReady(client: KubeClient, timeoutMs: number): Promise<V1Deployment> {
+  const location = { namespace: KAMAJI_NAMESPACE, name: KAMAJI_RELEASE };
+  return waitFor(
+    async () => {
+      const deployment = await client.request<V1Deployment>('GET', resourcePath(builtinResources.deployment, location));
+      const wanted = deployment.spec?.replicas ?? 1;
+      const status = deployment.status ?? {};
+      const complete =
+        (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1) &&
+        status.updatedReplicas === wanted &&
+        status.readyReplicas === wanted &&
+        status.availableReplicas === wanted &&
+        status.replicas === wanted;
+      if (complete) return deployment;
+      const pods = await client.request<{ items: V1Pod[] }>(
+        'GET',
+        resourcePath(podResource, { namespace: KAMAJI_NAMESPACE }),
+        { query: { labelSelector: MANAGER_POD_SELECTOR } },
+      );
+      throw new Error(
+        `${status.readyReplicas ?? 0}/${wanted} ready, ${status.updatedReplicas ?? 0} updated; pods: ` +
+          `${pods.items.map(describePod).join(', ') || 'none'} (kubectl logs -n ${KAMAJI_NAMESPACE} deploy/${KAMAJI_RELEASE})`,
+      );
+    },
+    { timeoutMs, intervalMs: 500, description: `the Kamaji manager pods in ${KAMAJI_NAMESPACE} to be Ready` },
+  );
+}
+
+/** One line for `kamaji status`: the manager's pods as its Deployment counts them. */
+export async function managerStatus(client: KubeClient): Promise<string> {
+  const location = { namespace: KAMAJI_NAMESPACE, name: KAMAJI_RELEASE };
+  const deployment = await readObject<V1Deployment>(client, builtinResources.deployment, location);
+  if (!deployment) return `not installed (no Deployment ${KAMAJI_NAMESPACE}/${KAMAJI_RELEASE})`;
+  const ready = deployment.status?.readyReplicas ?? 0;
+  return `${ready}/${deployment.spec?.replicas ?? 1} pods ready (logs: kubectl logs -n ${KAMAJI_NAMESPACE} deploy/${KAMAJI_RELEASE})`;
 }

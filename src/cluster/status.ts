@@ -8,9 +8,10 @@ import { objectNames } from '../tenant/names.ts';
 import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
 import { adminNodeRows } from './admin-nodes-status.ts';
 import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
+import { managerStatus } from './kamaji-install.ts';
 import { recordedPid } from './pid-files.ts';
 import { type StateLayout, workerLayout } from './state.ts';
-import { hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS, upProcesses } from './up.ts';
+import { hostKubeconfigPath, OWNER_PROCESS, ownerProcesses } from './up.ts';
 import { listWorkers, WORKER_OWNER_PROCESS } from './worker.ts';
 
 /** What to run when there is no cluster in the state dir: the error says it, not a raw ENOENT. */
@@ -33,13 +34,13 @@ export interface ClusterStatus {
 export async function clusterStatus(layout: StateLayout): Promise<ClusterStatus> {
   const node = await adminNodeStatus(layout);
   const lines = [`state dir ${layout.root} (node ${layout.names.nodeName}, address ${layout.network.nodeAddress})`];
-  const processes = [OWNER_PROCESS, ...NODE_PROCESSES, DATASTORE_ETCD_PROCESS, MANAGER_PROCESS];
+  const processes = [OWNER_PROCESS, ...NODE_PROCESSES, DATASTORE_ETCD_PROCESS];
   for (const name of processes) {
     const pid = await recordedPid(layout, name);
     let state = pid === undefined ? 'not running' : `running (pid ${pid})`;
-    if (pid === undefined && (name === OWNER_PROCESS || name === MANAGER_PROCESS)) {
+    if (pid === undefined && name === OWNER_PROCESS) {
       // Found by its command line: its pid file is gone (the state dir deleted under it?); `down` stops it.
-      const unrecorded = await upProcesses(layout, name);
+      const unrecorded = await ownerProcesses(layout);
       if (unrecorded.length > 0) state = `running (pid ${unrecorded.join(', ')}) without its pid file`;
     }
     lines.push(`  ${name.padEnd(16)} ${state}`);
@@ -64,6 +65,7 @@ export async function clusterStatus(layout: StateLayout): Promise<ClusterStatus>
   const client = adminClient(layout);
   let up = true;
   try {
+    lines.push(`  ${'manager'.padEnd(16)} ${await managerStatus(client)}`);
     const { items } = await client.request<{ items: TenantControlPlane[] }>(
       'GET',
       resourcePath(tenantControlPlaneResource),

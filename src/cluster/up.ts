@@ -6,27 +6,33 @@ import { Supervisor, tailFile } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { ADMIN_NODE_COMPONENTS, startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
 import { DATASTORE_ETCD_PROCESS, ensureDatastoreEtcd } from './datastore-etcd.ts';
-import { KAMAJI_BIN } from './kamaji-bin.ts';
+import { helm, helmUpgradeArgs } from './helm.ts';
 import {
   applyTenantControlPlane,
-  DEFAULT_DATASTORE,
   installKamaji,
+  KAMAJI_NAMESPACE,
+  KAMAJI_RELEASE,
   tenantControlPlaneManifest,
+  waitForManagerReady,
   waitForTenantReady,
 } from './kamaji-install.ts';
 import { adminKubeconfigPath } from './kubeadm.ts';
+import { operatorImageTag, publishOperatorImage } from './operator-image.ts';
 import { processesStartedWith, recordedPid, recordProcess, stopPid, stopRecordedProcess } from './pid-files.ts';
 import { ensurePrerequisites } from './prerequisites.ts';
 import { logFile, type StateLayout, stateLayout, workerLayout } from './state.ts';
 import { listWorkers, stopWorker, WORKER_OWNER_PROCESS } from './worker.ts';
+import { routeServiceRange } from './worker-network.ts';
 import { addWorker, restartWorker } from './worker-owner.ts';
 
 export const DEMO_TENANT = { name: 'demo', namespace: 'default', nodePort: 31443 } as const;
 /** Workers `up` gives the demo tenant unless told otherwise (`--workers`). */
 export const DEFAULT_WORKERS = 1;
-export const MANAGER_PROCESS = 'manager';
 export const OWNER_PROCESS = 'owner';
 const TENANT_READY_TIMEOUT_MS = 300_000;
+const MANAGER_READY_TIMEOUT_MS = 180_000;
+/** Manager replicas `up` runs (the chart's default is 2); see docs/install.md for what each costs `up`. */
+export const UP_MANAGER_REPLICAS = 2;
 
 /** Indents what a worker's owner prints under `up`'s step. */
 function indent(report: (line: string) => void): (text: string) => void {
@@ -44,47 +50,40 @@ export function hostKubeconfigPath(layout: StateLayout): string {
   return join(layout.root, 'admin.kubeconfig');
 }
 
-/** The processes `up` starts on the host (not in the node box), by their pid file names. */
-export type UpProcess = typeof OWNER_PROCESS | typeof MANAGER_PROCESS;
-
 /** What the owner process runs with after `node bin/kamaji.js`. */
 export function ownerArguments(layout: StateLayout, workers = DEFAULT_WORKERS): string[] {
   return ['up', '--foreground', `--state-dir=${layout.root}`, `--workers=${workers}`];
 }
 
-/** What the manager runs with after `node bin/kamaji.js`. */
-export function managerArguments(layout: StateLayout): string[] {
-  return [
-    'manager',
-    `--kubeconfig=${hostKubeconfigPath(layout)}`,
-    `--datastore=${DEFAULT_DATASTORE}`,
-    '--probe-address=127.0.0.1:0',
-  ];
+/**
+ * The chart values `up` installs Kamaji with, in this one place: the operator image it pushed (pulled again at
+ * every start: a rebuilt image keeps its tag) and the replicas; everything else is the chart's default, webhooks
+ * included, as on any cluster.
+ */
+export function upChartValues(imageTag: string): string[] {
+  return [`image.tag=${imageTag}`, 'image.pullPolicy=Always', `replicaCount=${UP_MANAGER_REPLICAS}`];
+}
+
+/** The arguments that tell this instance's owner from any other process (the state dir among them). */
+function ownerIdentifyingArguments(layout: StateLayout): string[] {
+  return ownerArguments(layout).slice(0, 3);
 }
 
 /**
- * The arguments that tell this instance's owner or manager from any other process: all of the owner's, the
- * manager's command and its kubeconfig (in the state dir).
+ * The running owner of this instance: the process its pid file names, and any other started with its arguments
+ * (the state dir path among them). A state dir deleted under a running instance takes the pid file with it; the
+ * process is found all the same.
  */
-function identifyingArguments(layout: StateLayout, name: UpProcess): string[] {
-  return name === OWNER_PROCESS ? ownerArguments(layout).slice(0, 3) : managerArguments(layout).slice(0, 2);
-}
-
-/**
- * The running owner or manager of this instance: the process its pid file names, and any other started with its
- * arguments (the state dir path among them). A state dir deleted under a running instance takes the pid files
- * with it; the processes are found all the same.
- */
-export async function upProcesses(layout: StateLayout, name: UpProcess): Promise<number[]> {
-  const recorded = await recordedPid(layout, name);
-  const started = processesStartedWith(identifyingArguments(layout, name));
+export async function ownerProcesses(layout: StateLayout): Promise<number[]> {
+  const recorded = await recordedPid(layout, OWNER_PROCESS);
+  const started = processesStartedWith(ownerIdentifyingArguments(layout));
   return [...new Set([...(recorded === undefined ? [] : [recorded]), ...started])].sort((a, b) => a - b);
 }
 
-/** Stops the owner or the manager of this instance, found as `upProcesses` finds them, and forgets its pid file. */
-export async function stopUpProcesses(layout: StateLayout, name: UpProcess): Promise<void> {
-  await stopRecordedProcess(layout, name);
-  await Promise.all(processesStartedWith(identifyingArguments(layout, name)).map((pid) => stopPid(pid)));
+/** Stops the owner of this instance, found as `ownerProcesses` finds it, and forgets its pid file. */
+export async function stopOwnerProcesses(layout: StateLayout): Promise<void> {
+  await stopRecordedProcess(layout, OWNER_PROCESS);
+  await Promise.all(processesStartedWith(ownerIdentifyingArguments(layout)).map((pid) => stopPid(pid)));
 }
 
 export interface UpSummary {
@@ -123,7 +122,8 @@ async function runSteps(steps: readonly Step[], report: (line: string) => void):
 
 /**
  * The whole main job, run by the owner process that then stays to supervise: the admin node (kubeadm, containerd,
- * kubelet, kube-proxy), the shared etcd DataStore, Kamaji's CRDs, the manager, and a demo tenant, Ready.
+ * kubelet, kube-proxy), the shared etcd DataStore, Kamaji's CRDs, the manager as pods installed with the chart
+ * (as on any cluster), and a demo tenant, Ready.
  */
 export async function bringUp(
   stateDir: string,
@@ -152,10 +152,10 @@ export async function bringUp(
         },
       },
       {
-        name: 'toolchain (Kubernetes, etcd, CoreDNS, konnectivity)',
+        name: 'toolchain (Kubernetes, etcd, CoreDNS, konnectivity, helm)',
         logs: [],
         run: async () => {
-          await ensureComponents([...ADMIN_NODE_COMPONENTS]);
+          await ensureComponents([...ADMIN_NODE_COMPONENTS, 'helm']);
         },
       },
       {
@@ -163,6 +163,7 @@ export async function bringUp(
         logs: nodeLogs,
         run: async () => {
           box = (await startAdminNode({ stateDir, supervisor, report: (line) => report(`  ${line}`) })).box;
+          await routeServiceRange(layout);
         },
       },
       { name: 'admin node Ready', logs: nodeLogs, run: () => waitForNodeReady(layout) },
@@ -186,22 +187,20 @@ export async function bringUp(
         },
       },
       {
-        name: 'kamaji manager',
-        logs: [logFile(layout, MANAGER_PROCESS)],
+        name: `Kamaji manager pods (helm upgrade --install ${KAMAJI_RELEASE} charts/kamaji -n ${KAMAJI_NAMESPACE}), Ready`,
+        logs: [],
         run: async () => {
-          if ((await recordedPid(layout, MANAGER_PROCESS)) !== undefined) return;
-          const manager = supervisor.start({
-            name: MANAGER_PROCESS,
-            command: process.execPath,
-            args: [KAMAJI_BIN, ...managerArguments(layout)],
-            logFile: logFile(layout, MANAGER_PROCESS),
-          });
-          await recordProcess(layout, MANAGER_PROCESS, manager.pid);
+          if (!client) throw new Error('no admin cluster client');
+          const tag = operatorImageTag();
+          await publishOperatorImage(layout, { tag, report: (line) => report(`  ${line}`) });
+          const release = { name: KAMAJI_RELEASE, namespace: KAMAJI_NAMESPACE, values: upChartValues(tag) };
+          await helm(helmUpgradeArgs(release, hostKubeconfigPath(layout)));
+          await waitForManagerReady(client, MANAGER_READY_TIMEOUT_MS);
         },
       },
       {
         name: `demo tenant ${DEMO_TENANT.namespace}/${DEMO_TENANT.name} Ready`,
-        logs: [logFile(layout, MANAGER_PROCESS), logFile(layout, 'kubelet')],
+        logs: [logFile(layout, 'kubelet')],
         run: async () => {
           if (!client) throw new Error('no admin cluster client');
           await applyTenantControlPlane(
@@ -247,14 +246,14 @@ export async function completedUp(layout: StateLayout): Promise<UpSummary | unde
 
 /**
  * Stops everything `up` started, from any state (the state dir deleted under a running instance included: the
- * owner and the manager are then found by their command lines); with `purge`, the state dir goes too.
+ * owner is then found by its command line); with `purge`, the state dir goes too. The manager's pods stop with
+ * the node's other pods.
  */
 export async function bringDown(layout: StateLayout, options: { purge: boolean }): Promise<void> {
   await rm(upSummaryFile(layout), { force: true });
-  await stopUpProcesses(layout, MANAGER_PROCESS);
   for (const worker of await listWorkers(layout)) await stopWorker(layout, worker, { purge: false });
   // The shared etcd stops after the tenant pods: while their watches are open, it waits 7 s for them to end.
   await stopAdminNode(layout, { removeState: false, stopAfterPods: [DATASTORE_ETCD_PROCESS] });
-  await stopUpProcesses(layout, OWNER_PROCESS);
+  await stopOwnerProcesses(layout);
   if (options.purge) await stopAdminNode(layout, { removeState: true });
 }

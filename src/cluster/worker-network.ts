@@ -52,13 +52,19 @@ async function ensureRule(layout: StateLayout, table: string, chain: string, rul
 }
 
 /**
- * A worker's own settings: the Service range routed onto its link (so host-network processes can open connections
- * to Service addresses, which kube-proxy then rewrites) and pods masqueraded when they leave the tenant's pod range.
+ * The Service range routed onto a node's link (the namespace has no default route), so that host-network processes
+ * can open connections to Service addresses, which kube-proxy then rewrites: a worker's, and the admin node's API
+ * server calling the webhook Service.
  */
-export async function ensureWorkerNetwork(layout: StateLayout, clusterPodCidrs: readonly string[]): Promise<void> {
+export async function routeServiceRange(layout: StateLayout): Promise<void> {
   for (const cidr of layout.network.serviceSubnet.split(',')) {
     await inNetns(layout, 'ip', ['route', 'replace', cidr, 'dev', layout.names.nodeBridge]);
   }
+}
+
+/** A worker's own settings: the Service range routed, pods masqueraded when they leave the tenant's pod range. */
+export async function ensureWorkerNetwork(layout: StateLayout, clusterPodCidrs: readonly string[]): Promise<void> {
+  await routeServiceRange(layout);
   for (const rule of workerMasquerade(clusterPodCidrs)) await ensureRule(layout, 'nat', 'POSTROUTING', rule);
 }
 

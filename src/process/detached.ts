@@ -26,12 +26,14 @@ export async function followLog(
 ): Promise<void> {
   let printed = 0;
   for (;;) {
+    // Asked before reading: what a process wrote just before it finished (its error) is still printed.
+    const finished = await done();
     const text = await readFile(file, 'utf8').catch(() => '');
     if (text.length > printed) {
       write(text.slice(printed));
       printed = text.length;
     }
-    if (await done()) return;
+    if (finished) return;
     await sleep(200);
   }
 }

@@ -10,6 +10,10 @@ export const ETCD_VERSION = 'v3.6.6';
 export const KINE_VERSION = 'v0.17.5';
 export const KONNECTIVITY_VERSION = 'v0.34.0';
 export const COREDNS_VERSION = 'v1.13.1';
+export const HELM_VERSION = 'v3.22.0';
+/** The Kubernetes minor helm v3.22.0's release build is stamped with (its client-go v0.37): `helm template` and
+ * `helm lint` assume it when no cluster is asked. */
+const HELM_KUBERNETES_MINOR = '37';
 
 /** How to build a binary from a module on the Go module proxy. */
 export interface GoSource {
@@ -104,6 +108,38 @@ const kineRelease = `https://github.com/k3s-io/kine/releases/download/${KINE_VER
 const corednsRelease = `https://github.com/coredns/coredns/releases/download/${COREDNS_VERSION}`;
 const corednsArchive = `coredns_${COREDNS_VERSION.slice(1)}_linux_${ARCH}.tgz`;
 
+const helmRelease = `https://get.helm.sh/helm-${HELM_VERSION}-linux-${ARCH}.tar.gz`;
+
+function helmComponent(): Component {
+  const module = 'helm.sh/helm/v3';
+  // The same -X settings as helm's Makefile, so the binary reports what the official release reports.
+  const kubernetesVersion = (pkg: string) => ({
+    [`${module}/${pkg}.k8sVersionMajor`]: '1',
+    [`${module}/${pkg}.k8sVersionMinor`]: HELM_KUBERNETES_MINOR,
+  });
+  return {
+    name: 'helm',
+    version: HELM_VERSION,
+    source: {
+      module,
+      version: HELM_VERSION,
+      package: `${module}/cmd/helm`,
+      localReplaceVersion: HELM_VERSION,
+      versionVariables: {
+        [`${module}/internal/version.version`]: HELM_VERSION,
+        [`${module}/internal/version.gitTreeState`]: 'clean',
+        ...kubernetesVersion('pkg/lint/rules'),
+        ...kubernetesVersion('pkg/chartutil'),
+      },
+    },
+    download: {
+      url: helmRelease,
+      checksum: { kind: 'sidecar', url: `${helmRelease}.sha256sum` },
+      archiveMember: `linux-${ARCH}/helm`,
+    },
+  };
+}
+
 export const COMPONENTS: readonly Component[] = [
   ...['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubeadm', 'kubectl'].map(
     kubernetesComponent,
@@ -143,6 +179,7 @@ export const COMPONENTS: readonly Component[] = [
       archiveMember: 'coredns',
     },
   },
+  helmComponent(),
 ];
 
 export function componentNamed(name: string): Component {

@@ -21,7 +21,7 @@ import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts'
 import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
 import { pidFile, type StateLayout, stateLayout, workerLayout } from '../../src/cluster/state.ts';
-import { DEMO_TENANT, hostKubeconfigPath, MANAGER_PROCESS, OWNER_PROCESS } from '../../src/cluster/up.ts';
+import { DEMO_TENANT, hostKubeconfigPath, OWNER_PROCESS, UP_MANAGER_REPLICAS } from '../../src/cluster/up.ts';
 import { listWorkers } from '../../src/cluster/worker.ts';
 import { tenantKeyPrefix } from '../../src/datastore/etcd/access.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
@@ -146,6 +146,26 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     assert.fail(
       `TenantControlPlane ${namespace}/${name} did not become ${status}: ${result.stderr.trim()}\n` +
         conditions.map((condition) => `  ${condition.type}=${condition.status}: ${condition.message}`).join('\n'),
+    );
+  }
+
+  /** Every pod of a cluster (admin or tenant) Running with every container ready. */
+  async function waitForEveryPodReady(kubeconfig: string): Promise<void> {
+    await waitFor(
+      async () => {
+        const pods = (JSON.parse(await kubectl(kubeconfig, ['get', 'pods', '-A', '-o', 'json'])) as { items: V1Pod[] })
+          .items;
+        const waiting = pods.filter(
+          (pod) =>
+            pod.status?.phase !== 'Running' ||
+            !(pod.status.containerStatuses ?? []).every((container) => container.ready),
+        );
+        if (waiting.length === 0) return true;
+        throw new Error(
+          `not ready: ${waiting.map((pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`).join(', ')}`,
+        );
+      },
+      { timeoutMs: 120_000, intervalMs: 500, description: `every pod of ${kubeconfig} to be Ready` },
     );
   }
 
@@ -332,6 +352,9 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
 
   test('up a second time is a no-op: fast, says so, starts nothing', async (t) => {
     requireUp();
+    // Pods still start for a while after up returns (the tenant's DaemonSet pods on the worker that just joined,
+    // pulled through the registry): no second up caused those.
+    for (const kubeconfig of [adminKubeconfig(), demoKubeconfig()]) await waitForEveryPodReady(kubeconfig);
     const processesBefore = await lastingProcessesMentioning(layout.root);
     const recordedBefore = await recordedProcesses();
     const started = performance.now();
@@ -479,7 +502,7 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     });
   });
 
-  test('down, even without the owner and manager pid files, leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
+  test('down, even without the owner pid file, leaves no process, mount, netns, link, iptables rule or cgroup; down --purge removes the state dir', {
     timeout: 300_000,
   }, async () => {
     const holder = await recordedPid(layout, 'mount-holder');
@@ -499,17 +522,26 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
       assert.ok(workerProcesses[0]?.length, 'the worker runs before down');
       const owner = await recordedPid(layout, OWNER_PROCESS);
       assert.ok(owner !== undefined && ours.some(({ pid }) => pid === owner), 'the owner process runs before down');
-      assert.ok((await recordedPid(layout, MANAGER_PROCESS)) !== undefined, 'the manager runs before down');
-      // As when the state dir is deleted under a running instance: without their pid files, status and down
-      // find the owner and the manager by the arguments they were started with.
-      await Promise.all([OWNER_PROCESS, MANAGER_PROCESS].map((name) => rm(pidFile(layout, name))));
+      // The manager runs as pods of the node, stopped with it (no host process, no pid file of its own).
+      assert.deepEqual(
+        Object.keys(await recordedProcesses()).filter((name) => name.includes('manager')),
+        [],
+        'no manager host process is recorded',
+      );
+      // As when the state dir is deleted under a running instance: without its pid file, status and down find
+      // the owner by the arguments it was started with.
+      await rm(pidFile(layout, OWNER_PROCESS));
       const status = await kamaji('status', `--state-dir=${layout.root}`);
       assert.match(
         status.stdout,
         new RegExp(`owner +running \\(pid ${owner}\\) without its pid file`),
         printed(status),
       );
-      assert.match(status.stdout, /manager +running \(pid \d+\) without its pid file/, printed(status));
+      assert.match(
+        status.stdout,
+        new RegExp(`manager +${UP_MANAGER_REPLICAS}/${UP_MANAGER_REPLICAS} pods ready`),
+        printed(status),
+      );
     }
 
     const down = await kamaji('down', `--state-dir=${layout.root}`);

@@ -25,7 +25,7 @@ const up: Command = {
     if (!Number.isInteger(workers) || workers < 0 || workers > 16) {
       throw new UsageError(`--workers ${String(values.workers)}: give a whole number from 0 to 16`);
     }
-    const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, upProcesses } = await import('../../cluster/up.ts');
+    const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, ownerProcesses } = await import('../../cluster/up.ts');
     const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
     if (values.foreground) {
       let summary: Awaited<ReturnType<typeof bringUp>>;
@@ -50,7 +50,7 @@ const up: Command = {
       return 0;
     }
     if ((await recordedPid(layout, OWNER_PROCESS)) === undefined) {
-      const unrecorded = await upProcesses(layout, OWNER_PROCESS);
+      const unrecorded = await ownerProcesses(layout);
       if (unrecorded.length > 0) {
         process.stderr.write(
           `kamaji up: an earlier owner of ${layout.root} still runs (pid ${unrecorded.join(', ')}) but its pid file ` +
