@@ -330,6 +330,10 @@ describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROO
   }, async (t) => {
     requireAdded();
     const single = { name: 'single', namespace: 'default', nodePort: 31449 } as const;
+    // The drains above left both manager replicas on one node; a rollout spreads them again (the chart's preferred
+    // anti-affinity), so stopping a node leaves a manager to take the lease and go on reconciling.
+    await admin('rollout', 'restart', 'deployment/kamaji', '-n', 'kamaji-system');
+    await admin('rollout', 'status', 'deployment/kamaji', '-n', 'kamaji-system', '--timeout=180s');
     // Placed on the added node: the first one cordoned while it is scheduled.
     await admin('cordon', 'kamaji-admin');
     const manifest = tenantControlPlaneManifest(single.name, single.namespace, single.nodePort);
