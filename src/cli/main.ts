@@ -4,6 +4,7 @@ import { crdsCommand } from './commands/crds.ts';
 import { imageCommand } from './commands/image.ts';
 import { installCommand } from './commands/install.ts';
 import { managerCommand } from './commands/manager.ts';
+import { nodeCommand } from './commands/node.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
 import { joinCommandCommand, workerCommand } from './commands/worker.ts';
 
@@ -15,6 +16,7 @@ const root: Command = {
     ...clusterCommands,
     workerCommand,
     joinCommandCommand,
+    nodeCommand,
     crdsCommand,
     installCommand,
     managerCommand,

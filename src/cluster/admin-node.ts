@@ -5,6 +5,7 @@ import { KubeClient } from '../controller/kube-client.ts';
 import type { Supervisor } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
+import { resumeAdminNodes, stopAdminNodes } from './admin-nodes.ts';
 import { clusterImageSpecs, IMAGE_COMPONENTS, NODE_IMAGES, publishImages } from './cluster-images.ts';
 import { startContainerd, stopContainerd } from './containerd.ts';
 import { ensureOwnProgram } from './images.ts';
@@ -106,6 +107,8 @@ export async function startAdminNode(options: AdminNodeOptions): Promise<AdminNo
     step('kube-proxy started');
   }
   step(`images in the registry ${registryAddress(layout)} (${(await pushed).length} new)`);
+  // Nodes added with `kamaji node add` before a `down` come back too, each on its own.
+  await resumeAdminNodes(layout, report);
   return { layout, box, kubeconfigPath: adminKubeconfigPath(layout) };
 }
 
@@ -154,6 +157,8 @@ export async function stopAdminNode(
   layout: StateLayout,
   options: { removeState?: boolean; stopAfterPods?: readonly string[] } = {},
 ): Promise<void> {
+  // The other admin nodes first: their kubelets and kube-proxies talk to this node's API server.
+  await stopAdminNodes(layout);
   for (const name of ['kube-proxy', 'kubelet', 'kubeadm-init']) await stopRecordedProcess(layout, name);
   await restoreHostSysctls(layout);
   await stopContainerd(layout);

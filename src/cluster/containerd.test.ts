@@ -23,7 +23,7 @@ test('the CRI plugin never lowers oom_score_adj, uses the imported pause image a
   assert.match(config, /^ {2}conf_dir = "\/var\/lib\/kamaji\/cni\/net\.d"$/m);
 });
 
-test('the pod network: a bridge with host-local addresses from the pod subnet, and portmap', () => {
+test("the pod network: a bridge with host-local addresses from the node's share of the pod subnet, and portmap", () => {
   const conflist = JSON.parse(cniConflist(layout)) as {
     plugins: { type: string; isGateway?: boolean; ipam?: { ranges: { subnet: string }[][]; dataDir: string } }[];
   };
@@ -33,7 +33,11 @@ test('the pod network: a bridge with host-local addresses from the pod subnet, a
   );
   const [bridge] = conflist.plugins;
   assert.equal(bridge?.isGateway, true);
-  assert.equal(bridge?.ipam?.ranges[0]?.[0]?.subnet, '10.244.0.0/16');
+  assert.equal(
+    bridge?.ipam?.ranges[0]?.[0]?.subnet,
+    '10.244.0.0/24',
+    "the admin Node's allocated range, not all of 10.244.0.0/16",
+  );
   assert.equal(bridge?.ipam?.dataDir, '/var/lib/kamaji/cni/ipam');
 });
 

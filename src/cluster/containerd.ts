@@ -85,7 +85,7 @@ export function cniConflist(layout: StateLayout): string {
         hairpinMode: true,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: layout.network.podSubnet }]],
+          ranges: [[{ subnet: layout.network.nodePodSubnet ?? layout.network.podSubnet }]],
           routes: [{ dst: '0.0.0.0/0' }],
           dataDir: layout.dirs.cniIpam,
         },

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addressHolders, boxCommand, cgroupMountPoints, mountsToUnmount, parseMountInfo } from './node-box.ts';
+import {
+  addressHolders,
+  boxCommand,
+  bridgeMac,
+  cgroupMountPoints,
+  mountsToUnmount,
+  parseMountInfo,
+} from './node-box.ts';
 import { stateLayout } from './state.ts';
 
 const mountinfo = [
@@ -61,4 +68,11 @@ test('the links carrying an address, as `ip -o -4 addr show` lists them', () => 
   ].join('\n');
   assert.deepEqual(addressHolders(listing, '172.30.7.1'), ['kmjh-07c3da1f']);
   assert.deepEqual(addressHolders(listing, '172.30.7.11'), []);
+});
+
+test("a node bridge's MAC is its own, fixed by the instance id (not its lowest port's), unicast and local", () => {
+  assert.equal(bridgeMac('3b6710c8'), '02:6b:3b:67:10:c8');
+  const admin = stateLayout('/var/lib/kamaji');
+  assert.match(bridgeMac(admin.id), /^02:6b(:[0-9a-f]{2}){4}$/);
+  assert.notEqual(bridgeMac(admin.id), bridgeMac(stateLayout('/var/lib/kamaji/workers/w').id));
 });

@@ -79,6 +79,17 @@ export async function existingNodeBox(layout: StateLayout): Promise<NodeBox | un
   return holderPid === undefined ? undefined : { layout, holderPid };
 }
 
+/**
+ * The node bridge's own MAC address, fixed (locally administered, from the instance id). A bridge without one takes
+ * the lowest of its ports' addresses, so a worker's or an admin node's link joining or leaving the admin bridge could
+ * change it: the host's ARP entry for the node address then pointed at a MAC nobody had, and the admin API server was
+ * unreachable from the host for ~30 s after a `kamaji node remove` (test/e2e/admin-nodes.test.ts).
+ */
+export function bridgeMac(id: string): string {
+  const bytes = id.slice(0, 8).match(/../g) ?? [];
+  return ['02', '6b', ...bytes].join(':');
+}
+
 async function ensureNetwork(layout: StateLayout): Promise<void> {
   const { netns, nodeBridge, hostLink, nodeLink } = layout.names;
   const { nodeAddress, hostAddress, prefixLength } = layout.network;
@@ -88,6 +99,7 @@ async function ensureNetwork(layout: StateLayout): Promise<void> {
   const missing = async (...args: string[]) => (await runCommand('ip', args, { allowFailure: true })).code !== 0;
   await node('link', 'set', 'lo', 'up');
   if (await missing('-n', netns, 'link', 'show', nodeBridge)) await node('link', 'add', nodeBridge, 'type', 'bridge');
+  await node('link', 'set', nodeBridge, 'address', bridgeMac(layout.id));
   await node('addr', 'replace', `${nodeAddress}/${prefixLength}`, 'dev', nodeBridge);
   await node('link', 'set', nodeBridge, 'up');
   if (layout.uplink) {

@@ -40,6 +40,11 @@ export interface NodeNetwork {
   hostAddress: string;
   prefixLength: number;
   podSubnet: string;
+  /**
+   * This node's share of `podSubnet`, which its CNI hands out (the range the controller-manager allocated to its
+   * Node); absent when the node's pods take addresses from all of `podSubnet`.
+   */
+  nodePodSubnet?: string;
   serviceSubnet: string;
 }
 
@@ -165,6 +170,9 @@ export function nodeNetwork(id: string): NodeNetwork {
     hostAddress: `172.30.${third}.1`,
     prefixLength: 24,
     podSubnet: '10.244.0.0/16',
+    // What the controller-manager allocates the first Node: the admin node's pods keep to it, so that the other
+    // admin nodes' ranges (10.244.1.0/24, ...) are reached through a route, not looked for on the local bridge.
+    nodePodSubnet: '10.244.0.0/24',
     serviceSubnet: '10.96.0.0/12',
   };
 }
@@ -180,8 +188,36 @@ export const MAX_WORKERS = 64;
 
 /** The node subnet's part that only workers use, as a CIDR (the admin cluster's pods may not open connections to it). */
 export function workerRange(admin: StateLayout): string {
-  const prefix = admin.network.nodeAddress.split('.').slice(0, 3).join('.');
-  return `${prefix}.${WORKER_ADDRESS_BASE}/26`;
+  return `${nodeSubnetPrefix(admin)}.${WORKER_ADDRESS_BASE}/26`;
+}
+
+/** The node subnet's first three octets: `172.30.<n>`. */
+function nodeSubnetPrefix(admin: StateLayout): string {
+  return admin.network.nodeAddress.split('.').slice(0, 3).join('.');
+}
+
+/**
+ * A box joined to the admin node's bridge (a worker or another admin node): a layout of its own under `dir`
+ * (netns, cgroup root, containerd, kubelet dirs), the given address in the node subnet, an uplink to the bridge.
+ */
+function boxOnAdminBridge(
+  admin: StateLayout,
+  box: { dir: string; name: string; address: string; serviceCidr: string; podCidr?: string },
+): StateLayout {
+  const layout = stateLayout(box.dir);
+  return {
+    ...layout,
+    names: { ...layout.names, nodeName: box.name },
+    network: {
+      nodeAddress: box.address,
+      hostAddress: admin.network.hostAddress,
+      prefixLength: admin.network.prefixLength,
+      // Empty until the controller-manager allocates the Node its range: no pod starts before that.
+      podSubnet: box.podCidr ?? '',
+      serviceSubnet: box.serviceCidr,
+    },
+    uplink: { netns: admin.names.netns, bridge: admin.names.nodeBridge },
+  };
 }
 
 /**
@@ -197,19 +233,44 @@ export function workerLayout(
   if (!Number.isInteger(index) || index < 0 || index >= MAX_WORKERS) {
     throw new Error(`worker index ${index} is outside 0..${MAX_WORKERS - 1}`);
   }
-  const layout = stateLayout(join(workersDir(admin), name));
-  const prefix = admin.network.nodeAddress.split('.').slice(0, 3).join('.');
-  return {
-    ...layout,
-    names: { ...layout.names, nodeName: name },
-    network: {
-      nodeAddress: `${prefix}.${WORKER_ADDRESS_BASE + index}`,
-      hostAddress: admin.network.hostAddress,
-      prefixLength: admin.network.prefixLength,
-      // Empty until the tenant's controller-manager allocates the Node its range: no pod starts before that.
-      podSubnet: worker.podCidr ?? '',
-      serviceSubnet: worker.serviceCidr,
-    },
-    uplink: { netns: admin.names.netns, bridge: admin.names.nodeBridge },
-  };
+  return boxOnAdminBridge(admin, {
+    dir: join(workersDir(admin), name),
+    name,
+    address: `${nodeSubnetPrefix(admin)}.${WORKER_ADDRESS_BASE + index}`,
+    serviceCidr: worker.serviceCidr,
+    podCidr: worker.podCidr,
+  });
+}
+
+/** Where the other nodes of the admin cluster live (`kamaji node add`): one directory each, named after the Node. */
+export function adminNodesDir(admin: StateLayout): string {
+  return join(admin.root, 'admin-nodes');
+}
+
+/**
+ * Other admin nodes take .3 up to .63: below the workers' range, so the REJECT rule toward workers never
+ * catches them, and above the host (.1) and the first admin node (.2).
+ */
+export const ADMIN_NODE_ADDRESS_BASE = 3;
+export const MAX_ADMIN_NODES = WORKER_ADDRESS_BASE - ADMIN_NODE_ADDRESS_BASE;
+
+/**
+ * Another admin node's box: like a worker's (on the admin node's bridge) but a node of the admin cluster itself, with
+ * the admin cluster's Service range; its pod subnet is the one the admin controller-manager allocates to its Node.
+ */
+export function adminNodeLayout(
+  admin: StateLayout,
+  node: { name: string; index: number; podCidr?: string },
+): StateLayout {
+  const { name, index } = node;
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_ADMIN_NODES) {
+    throw new Error(`admin node index ${index} is outside 0..${MAX_ADMIN_NODES - 1}`);
+  }
+  return boxOnAdminBridge(admin, {
+    dir: join(adminNodesDir(admin), name),
+    name,
+    address: `${nodeSubnetPrefix(admin)}.${ADMIN_NODE_ADDRESS_BASE + index}`,
+    serviceCidr: admin.network.serviceSubnet,
+    podCidr: node.podCidr,
+  });
 }

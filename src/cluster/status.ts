@@ -6,6 +6,7 @@ import { loadClusterAccess } from '../controller/cluster-access.ts';
 import { builtinResources, hasStatus, KubeClient, resourcePath } from '../controller/kube-client.ts';
 import { objectNames } from '../tenant/names.ts';
 import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
+import { adminNodeRows } from './admin-nodes-status.ts';
 import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
 import { managerStatus } from './kamaji-install.ts';
 import { recordedPid } from './pid-files.ts';
@@ -54,6 +55,9 @@ export async function clusterStatus(layout: StateLayout): Promise<ClusterStatus>
       `  ${`worker ${worker.name}`.padEnd(16)} ${owner === undefined ? 'not running' : `running (pid ${owner})`}, ` +
         `${box.network.nodeAddress} in ${worker.namespace}/${worker.tenant}`,
     );
+  }
+  for (const [name, address, podRange, owner] of await adminNodeRows(layout)) {
+    lines.push(`  ${`node ${name}`.padEnd(16)} ${owner}, ${address}, pod range ${podRange}`);
   }
   if (!node.boxExists || !existsSync(hostKubeconfigPath(layout))) {
     return { text: `${lines.join('\n')}\n${noClusterHint(layout)}\n`, up: false };

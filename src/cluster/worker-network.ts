@@ -83,10 +83,12 @@ export async function syncPodRoutes(layout: StateLayout, routes: readonly { cidr
 
 /**
  * The admin cluster's pods may not open connections to workers, as on a real provider, where the control plane
- * cannot route to customers' machines: a tenant's API server reaches its kubelets through konnectivity only.
+ * cannot route to customers' machines: a tenant's API server reaches its kubelets through konnectivity only. The
+ * rule goes into every admin node's namespace (`node`: the first admin node unless another is given), since each
+ * forwards its own pods' traffic.
  */
-export async function isolateWorkersFromAdminPods(admin: StateLayout): Promise<void> {
-  await ensureRule(admin, 'filter', 'FORWARD', [
+export async function isolateWorkersFromAdminPods(admin: StateLayout, node: StateLayout = admin): Promise<void> {
+  await ensureRule(node, 'filter', 'FORWARD', [
     '-i',
     POD_BRIDGE,
     '-s',

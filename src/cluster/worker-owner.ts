@@ -102,25 +102,42 @@ async function launchWorkerOwner(
 ): Promise<WorkerRecord> {
   const { readyAt: _previous, ...record } = claimed;
   await writeWorker(admin, record);
-  const layout = workerLayout(admin, record);
-  const log = logFile(layout, WORKER_OWNER_PROCESS);
-  const owner = startDetached(process.execPath, [KAMAJI_BIN, ...workerOwnerArguments(admin, record.name)], log);
-  await recordProcess(layout, WORKER_OWNER_PROCESS, owner);
-  let current: WorkerRecord | undefined;
+  await launchOwner({
+    layout: workerLayout(admin, record),
+    args: workerOwnerArguments(admin, record.name),
+    ready: async () => (await readWorker(admin, record.name))?.readyAt !== undefined,
+    write,
+    failure: `worker ${record.name} did not come up`,
+    cleanup: `kamaji worker remove ${record.name}`,
+  });
+  return (await readWorker(admin, record.name)) ?? record;
+}
+
+/**
+ * Starts a box's owner process (`node bin/kamaji.js <args>`, detached: it outlives this process) and relays its log
+ * until `ready` says the box is up or the owner dies, which throws with the log's path and the command that cleans up.
+ */
+export async function launchOwner(options: {
+  layout: StateLayout;
+  args: readonly string[];
+  ready: () => Promise<boolean>;
+  write: (text: string) => void;
+  failure: string;
+  cleanup: string;
+}): Promise<void> {
+  const log = logFile(options.layout, WORKER_OWNER_PROCESS);
+  const owner = startDetached(process.execPath, [KAMAJI_BIN, ...options.args], log);
+  await recordProcess(options.layout, WORKER_OWNER_PROCESS, owner);
+  let up = false;
   await followLog(
     log,
     async () => {
-      current = await readWorker(admin, record.name);
-      return current?.readyAt !== undefined || !isAlive(owner);
+      up = await options.ready();
+      return up || !isAlive(owner);
     },
-    write,
+    options.write,
   );
-  if (!current?.readyAt) {
-    throw new Error(
-      `worker ${record.name} did not come up (its log: ${log}); "kamaji worker remove ${record.name}" cleans it up`,
-    );
-  }
-  return current;
+  if (!up) throw new Error(`${options.failure} (its log: ${log}); "${options.cleanup}" cleans it up`);
 }
 
 /**

@@ -11,7 +11,7 @@ import { cniConflist, startContainerd, stopContainerd } from './containerd.ts';
 import { formatJoinCommand, type JoinCommand } from './join.ts';
 import { runKubeadmWithKubelet } from './kubeadm.ts';
 import { restoreHostSysctls, startKubelet } from './kubelet.ts';
-import { ensureNodeBox, removeNodeBox } from './node-box.ts';
+import { ensureNodeBox, type NodeBox, removeNodeBox } from './node-box.ts';
 import { readNode, waitForNodeReady } from './nodes.ts';
 import { recordedPid, stopRecordedProcess } from './pid-files.ts';
 import { registryAddress, registryMirror } from './registry.ts';
@@ -47,36 +47,53 @@ const RECORD = 'worker.json';
 const POD_CIDR_TIMEOUT_MS = 60_000;
 const NODE_READY_TIMEOUT_MS = 120_000;
 
-/** A worker's name is its Node's name and its directory's: a DNS label. */
-export function validateWorkerName(name: string): string | undefined {
+/** A worker's (or an admin node's) name is its Node's name and its directory's: a DNS label. */
+export function validateWorkerName(name: string, what = 'worker'): string | undefined {
   if (name.length > 63 || !NAME_PATTERN.test(name)) {
-    return `worker name "${name}" must be a DNS label: lower-case letters, digits and '-', at most 63 characters`;
+    return `${what} name "${name}" must be a DNS label: lower-case letters, digits and '-', at most 63 characters`;
   }
   return undefined;
 }
 
-function recordPath(admin: StateLayout, name: string): string {
-  return join(workersDir(admin), name, RECORD);
+/**
+ * The records of the boxes joined to an instance (workers, admin nodes): `<dir>/<name>/<file>`, one JSON object each,
+ * written whole and renamed (an `add` reads a record while the box's owner writes it).
+ */
+export function boxRecords<T extends { name: string; index: number }>(dir: string, file: string) {
+  const path = (name: string) => join(dir, name, file);
+  const read = async (name: string): Promise<T | undefined> => {
+    const text = await readFile(path(name), 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : (JSON.parse(text) as T);
+  };
+  return {
+    read,
+    async write(record: T): Promise<void> {
+      await mkdir(join(dir, record.name), { recursive: true });
+      await writeFile(`${path(record.name)}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+      await rename(`${path(record.name)}.tmp`, path(record.name));
+    },
+    /** Every record, by index. */
+    async list(): Promise<T[]> {
+      const names = await readdir(dir).catch(() => [] as string[]);
+      const records = await Promise.all(names.map(read));
+      return records.filter((record) => record !== undefined).sort((a, b) => a.index - b.index);
+    },
+  };
 }
 
-export async function readWorker(admin: StateLayout, name: string): Promise<WorkerRecord | undefined> {
-  const text = await readFile(recordPath(admin, name), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as WorkerRecord);
+const workerRecords = (admin: StateLayout) => boxRecords<WorkerRecord>(workersDir(admin), RECORD);
+
+export function readWorker(admin: StateLayout, name: string): Promise<WorkerRecord | undefined> {
+  return workerRecords(admin).read(name);
 }
 
-export async function writeWorker(admin: StateLayout, record: WorkerRecord): Promise<void> {
-  await mkdir(join(workersDir(admin), record.name), { recursive: true });
-  // Written whole and renamed: `worker add` reads it while the owner writes it.
-  const path = recordPath(admin, record.name);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+export function writeWorker(admin: StateLayout, record: WorkerRecord): Promise<void> {
+  return workerRecords(admin).write(record);
 }
 
-/** Every worker of the instance (of every tenant), by name. */
-export async function listWorkers(admin: StateLayout): Promise<WorkerRecord[]> {
-  const names = await readdir(workersDir(admin)).catch(() => [] as string[]);
-  const records = await Promise.all(names.map((name) => readWorker(admin, name)));
-  return records.filter((record) => record !== undefined).sort((a, b) => a.index - b.index);
+/** Every worker of the instance (of every tenant), by index. */
+export function listWorkers(admin: StateLayout): Promise<WorkerRecord[]> {
+  return workerRecords(admin).list();
 }
 
 /** The lowest free index and, unless given, the lowest free `<tenant>-worker-<n>` name. */
@@ -131,12 +148,43 @@ function joined(layout: StateLayout): boolean {
   return existsSync(boxPath(layout, '/etc/kubernetes', 'kubelet.conf'));
 }
 
-export interface WorkerDependencies {
+export interface JoinDependencies {
   binaries: { kubeadm: string; kubelet: string };
+  /** A new join command (a fresh bootstrap token) for the cluster the box joins. */
+  joinCommand: () => Promise<JoinCommand>;
+}
+
+export interface WorkerDependencies extends JoinDependencies {
   /** The tenant's admin kubeconfig, usable from the host. */
   tenantKubeconfig: () => Promise<string>;
-  /** A new join command (a fresh bootstrap token) for the tenant. */
-  joinCommand: () => Promise<JoinCommand>;
+}
+
+/**
+ * `kubeadm join` with the kubelet, once per box (a tenant's worker or an admin node); a box that joined before only
+ * gets its kubelet started again.
+ */
+export async function joinOrResume(
+  box: NodeBox,
+  supervisor: Supervisor,
+  deps: JoinDependencies,
+  step: (what: string) => void,
+): Promise<void> {
+  const { layout } = box;
+  if (!joined(layout)) {
+    const patches = join(layout.dirs.config, 'patches');
+    await mkdir(patches, { recursive: true });
+    await writeFile(join(patches, 'kubeletconfiguration+merge.json'), JSON.stringify(kubeletPatch(layout)));
+    const command = await deps.joinCommand();
+    step(`joining with: ${formatJoinCommand({ ...command, token: '<token>' })}`);
+    await runKubeadmWithKubelet(box, supervisor, deps.binaries, {
+      name: 'kubeadm-join',
+      args: workerJoinArgs(command, layout, patches),
+    });
+    step('kubeadm join done');
+  } else if ((await recordedPid(layout, 'kubelet')) === undefined) {
+    await startKubelet(box, supervisor, deps.binaries.kubelet);
+    step('kubelet started (joined before)');
+  }
 }
 
 /**
@@ -164,21 +212,7 @@ export async function startWorker(
     await startContainerd(box, supervisor, { mirror: registryMirror(admin) });
   }
   step(`containerd answering, pulling through the registry at ${registryAddress(admin)}`);
-  if (!joined(layout)) {
-    const patches = join(layout.dirs.config, 'patches');
-    await mkdir(patches, { recursive: true });
-    await writeFile(join(patches, 'kubeletconfiguration+merge.json'), JSON.stringify(kubeletPatch(layout)));
-    const command = await deps.joinCommand();
-    step(`joining with: ${formatJoinCommand({ ...command, token: '<token>' })}`);
-    await runKubeadmWithKubelet(box, supervisor, deps.binaries, {
-      name: 'kubeadm-join',
-      args: workerJoinArgs(command, layout, patches),
-    });
-    step('kubeadm join done');
-  } else if ((await recordedPid(layout, 'kubelet')) === undefined) {
-    await startKubelet(box, supervisor, deps.binaries.kubelet);
-    step('kubelet started (joined before)');
-  }
+  await joinOrResume(box, supervisor, deps, step);
   const tenant = new KubeClient(accessFromKubeconfig(await deps.tenantKubeconfig(), '/', 'tenant admin.conf'));
   try {
     const podCidr = await waitFor(async () => (await readNode(tenant, name))?.spec?.podCIDR, {
@@ -203,6 +237,30 @@ export async function startWorker(
   return record;
 }
 
+/**
+ * What an administrator does before taking a machine away: `kubectl drain` (evicting its pods through the eviction
+ * API, so PodDisruptionBudgets hold; DaemonSets aside) and `kubectl delete node`. Failures are reported, not thrown:
+ * the machine goes either way.
+ */
+export async function drainAndDeleteNode(
+  name: string,
+  options: { kubectl: string; kubeconfig: string; report: (line: string) => void },
+): Promise<void> {
+  const kubectl = (...args: string[]) =>
+    runCommand(options.kubectl, [`--kubeconfig=${options.kubeconfig}`, ...args], { allowFailure: true });
+  const drained = await kubectl(
+    'drain',
+    name,
+    '--ignore-daemonsets',
+    '--delete-emptydir-data',
+    '--force',
+    '--timeout=60s',
+  );
+  options.report(drained.code === 0 ? `drained ${name}` : `drain: ${drained.stderr.trim()}`);
+  const deleted = await kubectl('delete', 'node', name, '--ignore-not-found', '--wait=true');
+  options.report(deleted.code === 0 ? `Node ${name} deleted` : `delete node: ${deleted.stderr.trim()}`);
+}
+
 /** Every worker of one tenant gets a route to each other's pod range (and none to removed ones). */
 export async function syncTenantRoutes(admin: StateLayout, namespace: string, tenant: string): Promise<void> {
   const workers = (await listWorkers(admin)).filter((w) => w.namespace === namespace && w.tenant === tenant);
@@ -222,9 +280,20 @@ export async function syncTenantRoutes(admin: StateLayout, namespace: string, te
  * process; its Node stays in the tenant (see `removeWorker`) and its directory stays unless `purge`.
  */
 export async function stopWorker(admin: StateLayout, record: WorkerRecord, options: { purge: boolean }) {
-  const layout = workerLayout(admin, record);
+  await stopJoinedBox(workerLayout(admin, record), [], options);
+}
+
+/**
+ * Stops a joined box's owner, `nodeProcesses` (those besides kubeadm and the kubelet), kubeadm and the kubelet,
+ * containerd with its tasks, then removes the box; with `purge`, its directory too.
+ */
+export async function stopJoinedBox(
+  layout: StateLayout,
+  nodeProcesses: readonly string[],
+  options: { purge: boolean },
+) {
   await stopRecordedProcess(layout, WORKER_OWNER_PROCESS);
-  for (const name of ['kubelet', 'kubeadm-join']) await stopRecordedProcess(layout, name);
+  for (const name of [...nodeProcesses, 'kubelet', 'kubeadm-join']) await stopRecordedProcess(layout, name);
   await restoreHostSysctls(layout);
   await stopContainerd(layout);
   await removeNodeBox(layout);
@@ -241,22 +310,9 @@ export async function removeWorker(
   options: { kubectl: string; tenantKubeconfig?: string; report: (line: string) => void },
 ): Promise<void> {
   if (options.tenantKubeconfig) {
-    const dir = join(workersDir(admin), record.name);
-    const kubeconfig = join(dir, 'tenant-admin.conf');
+    const kubeconfig = join(workersDir(admin), record.name, 'tenant-admin.conf');
     await writeFile(kubeconfig, options.tenantKubeconfig, { mode: 0o600 });
-    const kubectl = (...args: string[]) =>
-      runCommand(options.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], { allowFailure: true });
-    const drained = await kubectl(
-      'drain',
-      record.name,
-      '--ignore-daemonsets',
-      '--delete-emptydir-data',
-      '--force',
-      '--timeout=60s',
-    );
-    options.report(drained.code === 0 ? `drained ${record.name}` : `drain: ${drained.stderr.trim()}`);
-    const deleted = await kubectl('delete', 'node', record.name, '--ignore-not-found', '--wait=true');
-    options.report(deleted.code === 0 ? `Node ${record.name} deleted` : `delete node: ${deleted.stderr.trim()}`);
+    await drainAndDeleteNode(record.name, { kubectl: options.kubectl, kubeconfig, report: options.report });
   }
   await stopWorker(admin, record, { purge: true });
   await syncTenantRoutes(admin, record.namespace, record.tenant);

@@ -1,6 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
-import type { KubernetesObject, V1Deployment, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1Node,
+  V1PodDisruptionBudget,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import { type TenantControlPlane, VERSION_STATUSES } from '../api/v1alpha1/tenant-control-plane.ts';
@@ -26,6 +33,7 @@ import { DataStoreConnections } from '../datastore/connections.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
 import { LABEL_TENANT } from '../tenant/names.ts';
 import { ANNOTATION_PAUSED, type ObservedSecret, TenantPipeline } from '../tenant/pipeline.ts';
+import { podDisruptionBudgetResource } from '../tenant/steps/disruption-budget.ts';
 import { type RunningWebhooks, startWebhooks, type WebhookServing } from '../webhook/webhook.ts';
 import { DataStoreReconciler } from './datastore-reconciler.ts';
 
@@ -158,7 +166,14 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     transform: deploymentSummary,
     log,
   });
-  const informers = [tenants, dataStores, secrets, services, deployments];
+  const disruptionBudgets = new Informer<V1PodDisruptionBudget>({
+    client,
+    type: podDisruptionBudgetResource,
+    labelSelector: ownedSelector,
+    metadataOnly: true,
+    log,
+  });
+  const informers = [tenants, dataStores, secrets, services, deployments, disruptionBudgets];
 
   const tenantMetrics = instrumentController(registry, 'tenantcontrolplane', () => tenantQueue.length);
   const dataStoreMetrics = instrumentController(registry, 'datastore', () => dataStoreQueue.length);
@@ -204,7 +219,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     onUpdate: (_previous, secret) => indexSecret(secret, true),
     onDelete: (secret) => indexSecret(secret, false),
   });
-  for (const owned of [secrets, services, deployments]) {
+  for (const owned of [secrets, services, deployments, disruptionBudgets]) {
     owned.addHandler({
       onAdd: enqueueOwner,
       onUpdate: (_previous, object) => enqueueOwner(object),
@@ -258,6 +273,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       dataStore: (name) => dataStores.get(name),
       service: (namespace, name) => services.get(`${namespace}/${name}`) as V1Service | undefined,
       deployment: (namespace, name) => deployments.get(`${namespace}/${name}`),
+      podDisruptionBudget: (namespace, name) => disruptionBudgets.get(`${namespace}/${name}`),
       secrets: (namespace, tenant) => secretIndex.get(`${namespace}/${tenant}`) ?? noSecrets,
     },
     events,

@@ -10,6 +10,7 @@ import { LABEL_TENANT } from './names.ts';
 import { TENANT_FINALIZER } from './phases/claim.ts';
 import { deleteExactly, isOwnedBy } from './phases/owned.ts';
 import { type PipelineDependencies, RETRY_SOON_MS } from './phases/phase.ts';
+import { podDisruptionBudgetResource } from './steps/disruption-budget.ts';
 
 /** Where the tenant's data lives: from the status the claim wrote (the spec may have been edited since). */
 function storageOf(tcp: TenantControlPlane) {
@@ -93,6 +94,7 @@ async function deleteOwnedObjects(deps: PipelineDependencies, tcp: TenantControl
     ...(hadKonnectivity ? [builtinResources.configMap] : []),
     builtinResources.deployment,
     builtinResources.service,
+    podDisruptionBudgetResource,
   ];
   await Promise.all(
     types.map(async (type) => {

@@ -10,6 +10,7 @@ import { AddonsPhase } from './phases/addons.ts';
 import { ClaimPhase } from './phases/claim.ts';
 import { DataStorePhase } from './phases/datastore.ts';
 import { DeploymentPhase } from './phases/deployment.ts';
+import { DisruptionBudgetPhase } from './phases/disruption-budget.ts';
 import { KubeadmPhase } from './phases/kubeadm.ts';
 import {
   Blocked,
@@ -57,6 +58,7 @@ export class TenantPipeline {
       new ServicePhase(deps),
       new SecretsPhase(deps),
       new DeploymentPhase(deps),
+      new DisruptionBudgetPhase(deps),
       new KubeadmPhase(deps, tenantClients),
       new AddonsPhase(deps, tenantClients),
     ];

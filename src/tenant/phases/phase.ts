@@ -1,4 +1,4 @@
-import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import type { DataStore } from '../../api/v1alpha1/datastore.ts';
 import type { DefaultedTenantControlPlaneSpec } from '../../api/v1alpha1/defaults.ts';
 import type { TenantControlPlane, TenantControlPlaneStatus } from '../../api/v1alpha1/tenant-control-plane.ts';
@@ -22,6 +22,8 @@ export interface ObservedObjects {
   dataStore(name: string): DataStore | undefined;
   service(namespace: string, name: string): V1Service | undefined;
   deployment(namespace: string, name: string): V1Deployment | undefined;
+  /** Metadata is enough: the checksum annotation and the owner reference. */
+  podDisruptionBudget(namespace: string, name: string): V1PodDisruptionBudget | undefined;
   /** Each of a tenant's Secrets, by name. */
   secrets(namespace: string, tenant: string): ReadonlyMap<string, ObservedSecret>;
 }

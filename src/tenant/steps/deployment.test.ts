@@ -118,3 +118,58 @@ test('Secret files are mounted 0644 (defaultMode is decimal 420 in the API), as 
   assert.deepEqual(modes, [420, 420, 420]);
   assert.equal((420).toString(8), '644');
 });
+
+test('replicas spread over admin nodes by default, softly, counting only this tenant and this rollout', () => {
+  const pod = desiredDeployment({ context: sampleContext(), podTemplateChecksum: 'x' }).spec?.template;
+  assert.deepEqual(pod?.spec?.topologySpreadConstraints, [
+    {
+      maxSkew: 1,
+      topologyKey: 'kubernetes.io/hostname',
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels: pod?.metadata?.labels },
+      matchLabelKeys: ['pod-template-hash'],
+    },
+  ]);
+  assert.equal(pod?.spec?.affinity, undefined);
+});
+
+test("the spec's own spread constraints or affinity replace the default spread", () => {
+  const own = [{ maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' }];
+  const withOwn = desiredDeployment({
+    context: sampleContext({ deployment: { ...defaultedDeployment(), topologySpreadConstraints: own } }),
+    podTemplateChecksum: 'x',
+  }).spec?.template.spec;
+  assert.deepEqual(withOwn?.topologySpreadConstraints, own);
+  const affinity = {
+    podAntiAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'kamaji.clastix.io/name': 'acme' } } },
+      ],
+    },
+  };
+  const withAffinity = desiredDeployment({
+    context: sampleContext({ deployment: { ...defaultedDeployment(), affinity } }),
+    podTemplateChecksum: 'x',
+  }).spec?.template.spec;
+  assert.deepEqual(withAffinity?.affinity, affinity);
+  assert.equal(withAffinity?.topologySpreadConstraints, undefined);
+});
+
+test('the API server keeps serving 5 s after SIGTERM (readyz failing) unless extraArgs says otherwise', () => {
+  const args = (extra?: string[]) =>
+    desiredDeployment({
+      context: sampleContext({
+        deployment: { ...defaultedDeployment(), ...(extra ? { extraArgs: { apiServer: extra } } : {}) },
+      }),
+      podTemplateChecksum: 'x',
+    }).spec?.template.spec?.containers[0]?.args ?? [];
+  assert.ok(args().includes('--shutdown-delay-duration=5s'));
+  const own = args(['--shutdown-delay-duration=15s', '--v=2']);
+  assert.deepEqual(
+    own.filter((arg) => arg.startsWith('--shutdown-delay-duration')),
+    ['--shutdown-delay-duration=15s'],
+  );
+  assert.ok(own.includes('--v=2'));
+  const pod = desiredDeployment({ context: sampleContext(), podTemplateChecksum: 'x' }).spec?.template.spec;
+  assert.equal(pod?.terminationGracePeriodSeconds, undefined, 'the default 30 s grace period covers the 5 s delay');
+});

@@ -1,4 +1,11 @@
-import type { V1Container, V1Deployment, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1Deployment,
+  V1Probe,
+  V1TopologySpreadConstraint,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames, ownedLabels } from '../names.ts';
@@ -83,6 +90,22 @@ export function schedulerFlags(_context: TenantContext, paths: PodPaths = podPat
   };
 }
 
+/**
+ * API server settings Kamaji chooses but, unlike the managed flags, the user may change through `extraArgs`.
+ * `shutdown-delay-duration`: on SIGTERM (an eviction, a rollout) the API server keeps serving for 5 s while its
+ * /readyz fails, so Services and load balancers stop sending it new connections before it closes its listener;
+ * without it a drain made clients fail for the moment kube-proxy still routed to the pod (test/e2e/admin-nodes).
+ * The upstream flag for exactly this; 5 s stays well inside the default 30 s termination grace period.
+ */
+export const API_SERVER_DEFAULT_FLAGS: Readonly<Record<string, string>> = { 'shutdown-delay-duration': '5s' };
+
+/** The user's extra flags, then each default flag they do not set themselves. */
+export function withDefaultFlags(defaults: Readonly<Record<string, string>>, extraArgs: readonly string[]): string[] {
+  const named = new Set(extraArgs.map((arg) => arg.trim().replace(/^--?/, '').split('=')[0]));
+  const unset = Object.entries(defaults).filter(([name]) => !named.has(name));
+  return [...extraArgs, ...unset.map(([name, value]) => `--${name}=${value}`)];
+}
+
 /** Readiness, checked every second from the start: Ready is what the tenant waits for. */
 function readinessProbe(path: string, port: number): V1Probe {
   return { httpGet: { path, port, scheme: 'HTTPS' }, periodSeconds: 1, failureThreshold: 3, timeoutSeconds: 1 };
@@ -152,6 +175,23 @@ function kubeconfigVolume(name: string, secretName: string, key: string): V1Volu
   return { name, secret: { secretName, defaultMode: SECRET_FILE_MODE, items: [{ key, path: key }] } };
 }
 
+/**
+ * Replicas spread over admin nodes unless the spec places them itself (its own spread constraints or affinity):
+ * one node going down then takes at most one replica. `ScheduleAnyway` keeps a one-node cluster scheduling them
+ * all; `pod-template-hash` makes a rollout's new pods spread among themselves, not around the old ones.
+ */
+export function replicaSpread(selector: Record<string, string>): V1TopologySpreadConstraint[] {
+  return [
+    {
+      maxSkew: 1,
+      topologyKey: 'kubernetes.io/hostname',
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels: selector },
+      matchLabelKeys: ['pod-template-hash'],
+    },
+  ];
+}
+
 export interface DeploymentInput {
   context: TenantContext;
   /** Hash of every Secret the pod mounts: when it changes, the pods roll. */
@@ -186,7 +226,10 @@ function componentContainers(context: TenantContext, konnectivityMounts: V1Volum
       name: 'kube-apiserver',
       image: image(registry.apiServerImage),
       command: ['kube-apiserver'],
-      args: mergeArgs(apiServerFlags(context), spec.extraArgs?.apiServer ?? []),
+      args: mergeArgs(
+        apiServerFlags(context),
+        withDefaultFlags(API_SERVER_DEFAULT_FLAGS, spec.extraArgs?.apiServer ?? []),
+      ),
       ports: [{ name: 'kube-apiserver', containerPort: context.port, protocol: 'TCP' }],
       livenessProbe: livenessProbe('/livez', context.port),
       readinessProbe: readinessProbe('/readyz', context.port),
@@ -250,7 +293,10 @@ export function desiredDeployment({ context, podTemplateChecksum }: DeploymentIn
           ...optional('nodeSelector', spec.nodeSelector),
           ...optional('tolerations', spec.tolerations),
           ...optional('affinity', spec.affinity),
-          ...optional('topologySpreadConstraints', spec.topologySpreadConstraints),
+          ...optional(
+            'topologySpreadConstraints',
+            spec.topologySpreadConstraints ?? (spec.affinity ? undefined : replicaSpread(selector)),
+          ),
           ...optional('securityContext', spec.podSecurityContext),
           ...optional('initContainers', spec.additionalInitContainers),
           containers: [
