@@ -356,6 +356,12 @@ describe('tenant workers: kamaji up --workers 2', { skip: NEEDS_ROOT }, () => {
       '-p',
       JSON.stringify({ spec: { addons: { coreDNS: {} } } }),
     );
+    // `kubectl wait` fails at once on a Deployment that does not exist yet: wait for the addons phase to create it.
+    await waitFor(async () => ((await coreDNSObjects()).length === 4 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      description: 'CoreDNS to be back in the tenant',
+    });
     await demo('wait', '-n', 'kube-system', '--for=condition=Available', 'deployment/coredns', '--timeout=120s');
     assert.equal((await coreDNSObjects()).length, 4);
   });
