@@ -106,6 +106,44 @@ describe('charts/kamaji', () => {
     assert.ok(!without.some((document) => document.name === 'kamaji-webhook-service'), 'no webhook Service');
   });
 
+  test('with cert-manager: an Issuer and a Certificate, the certificate mounted for --webhook-cert-dir, CA injection asked for', async () => {
+    const documents = await render('webhooks.certManager.enabled=true', 'webhooks.annotations.team=platform');
+    const args = managerArgs(documents);
+    assert.ok(args.includes('--webhook-cert-dir=/var/run/kamaji/webhook-certificate'), args.join(' '));
+    assert.ok(!args.some((arg) => arg.startsWith('--webhook-secret=')), 'the manager manages no Secret then');
+    const certificate = find<{ spec: { secretName: string; dnsNames: string[] } }>(
+      documents,
+      'Certificate',
+      'kamaji-webhook-certificate',
+    );
+    assert.deepEqual(certificate.spec.dnsNames, [
+      'kamaji-webhook-service.kamaji-system.svc',
+      'kamaji-webhook-service.kamaji-system.svc.cluster.local',
+    ]);
+    find(documents, 'Issuer', 'kamaji-webhook-issuer');
+    const pod = find<V1Deployment>(documents, 'Deployment', 'kamaji').spec?.template.spec;
+    assert.deepEqual(
+      pod?.volumes?.find((volume) => volume.name === 'webhook-certificate')?.secret?.secretName,
+      certificate.spec.secretName,
+    );
+    assert.ok(
+      pod?.containers[0]?.volumeMounts?.some(
+        (mount) => mount.name === 'webhook-certificate' && mount.mountPath === '/var/run/kamaji/webhook-certificate',
+      ),
+    );
+    for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
+      const configuration = documents.find((document) => document.kind === kind)?.object as {
+        metadata: { annotations?: Record<string, string> };
+      };
+      assert.deepEqual(configuration.metadata.annotations, {
+        'cert-manager.io/inject-ca-from': 'kamaji-system/kamaji-webhook-certificate',
+        team: 'platform',
+      });
+    }
+    const without = await render();
+    assert.ok(!without.some((document) => ['Certificate', 'Issuer'].includes(document.kind)), 'off by default');
+  });
+
   test('a log format other than text or json is refused, naming the value', async () => {
     await assert.rejects(render('logFormat=xml'), /logFormat must be text or json, not "xml"/);
   });

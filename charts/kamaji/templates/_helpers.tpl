@@ -48,6 +48,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "kamaji.webhookSecretName" -}}
 {{- printf "%s-webhook-certificate" (include "kamaji.fullname" .) -}}
 {{- end -}}
+{{/* Where cert-manager's serving certificate is mounted (webhooks.certManager.enabled). */}}
+{{- define "kamaji.webhookCertDir" -}}
+/var/run/kamaji/webhook-certificate
+{{- end -}}
+{{/* The webhook configurations' annotations: the user's, and cert-manager's CA injection when it makes the certificate. */}}
+{{- define "kamaji.webhookAnnotations" -}}
+{{- $annotations := deepCopy (default (dict) .Values.webhooks.annotations) -}}
+{{- if .Values.webhooks.certManager.enabled -}}
+{{- $_ := set $annotations "cert-manager.io/inject-ca-from" (printf "%s/%s" .Release.Namespace (include "kamaji.webhookSecretName" .)) -}}
+{{- end -}}
+{{- if $annotations }}{{ toYaml $annotations }}{{ end -}}
+{{- end -}}
 {{- define "kamaji.validatingWebhookConfigurationName" -}}
 {{- printf "%s-validating-webhook-configuration" (include "kamaji.fullname" .) -}}
 {{- end -}}
