@@ -58,3 +58,27 @@ test('processes are found by the arguments they were started with: whole argumen
     for (const child of children) child.kill('SIGKILL');
   }
 });
+
+test('a pid file rewritten while another process polls it never reads as "no process"', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-pid-race-'));
+  const layout = stateLayout(dir);
+  try {
+    await recordProcess(layout, 'owner', process.pid);
+    let writing = true;
+    const writer = (async () => {
+      for (let round = 0; round < 400; round += 1) await recordProcess(layout, 'owner', process.pid);
+      writing = false;
+    })();
+    let reads = 0;
+    let missed = 0;
+    while (writing) {
+      reads += 1;
+      if ((await recordedPid(layout, 'owner')) === undefined) missed += 1;
+    }
+    await writer;
+    assert.ok(reads > 50, `${reads} reads`);
+    assert.equal(missed, 0, `${missed} of ${reads} reads found no owner`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

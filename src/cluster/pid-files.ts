@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive } from '../process/supervisor.ts';
@@ -23,7 +23,11 @@ export function processStartTime(pid: number): string | undefined {
 export async function recordProcess(layout: StateLayout, name: string, pid: number): Promise<void> {
   const file = pidFile(layout, name);
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${pid} ${processStartTime(pid) ?? ''}\n`);
+  // Written aside and renamed into place: `up` writes the owner's pid file and the owner writes it again itself,
+  // while `up` polls it; a reader between a plain write's truncate and its write saw no owner, and `up` gave up.
+  const written = `${file}.${process.pid}.tmp`;
+  await writeFile(written, `${pid} ${processStartTime(pid) ?? ''}\n`);
+  await rename(written, file);
 }
 
 /** The recorded process while it still runs; a pid reused by another process since does not count. */
