@@ -50,7 +50,7 @@ async function buildTenant(context: TenantContext, etcdCa: { certificatePem: str
   const username = `${context.name}_user`;
   const datastore = await desiredDatastoreSecrets({
     context,
-    datastoreCa: etcdCa,
+    credentials: { kind: 'etcd', datastoreCa: etcdCa },
     username,
     existing: new Map(),
     options: { rotate: false },

@@ -13,7 +13,7 @@ import { decodeSecretData } from '../../controller/secret-data.ts';
 import type { TenantContext } from '../context.ts';
 import { ANNOTATION_ROTATE, LABEL_TENANT, objectNames, ownedLabels } from '../names.ts';
 import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '../steps/certificates.ts';
-import { desiredDatastoreSecrets } from '../steps/datastore.ts';
+import { desiredDatastoreSecrets, type TenantCredentials } from '../steps/datastore.ts';
 import { desiredKonnectivitySecrets } from '../steps/konnectivity.ts';
 import { desiredKubeconfigSecrets } from '../steps/kubeconfigs.ts';
 import { konnectivitySecretNames, konnectivityStatus, reconcileEgressConfigMap } from './konnectivity.ts';
@@ -138,7 +138,7 @@ export class SecretsPhase implements Phase {
       context.konnectivity ? desiredKonnectivitySecrets(context, ca, existing, options) : [],
       desiredDatastoreSecrets({
         context,
-        datastoreCa: reconcile.dataStore.ca,
+        credentials: tenantCredentials(reconcile),
         username: reconcile.spec.dataStoreUsername,
         existing,
         options,
@@ -230,6 +230,17 @@ function contextOf(reconcile: TenantReconcile, deps: PipelineDependencies): Tena
     datastore: { endpoints: reconcile.dataStore.endpoints, schema: spec.dataStoreSchema },
     keyAlgorithm: deps.keyAlgorithm,
     ...(spec.addons?.konnectivity ? { konnectivity: spec.addons.konnectivity.server } : {}),
+  };
+}
+
+/** How the tenant authenticates to its DataStore: a certificate from the etcd CA, or its SQL password. */
+function tenantCredentials(reconcile: TenantReconcile): TenantCredentials {
+  const connection = reconcile.dataStore;
+  if (connection.kind === 'etcd') return { kind: 'etcd', datastoreCa: connection.ca };
+  return {
+    kind: connection.kind,
+    caCertificatePem: connection.caCertificatePem,
+    password: reconcile.dataStorePassword,
   };
 }
 

@@ -10,7 +10,7 @@ test('the datastore config Secret lists each endpoint with one https scheme, als
   });
   const secrets = await desiredDatastoreSecrets({
     context,
-    datastoreCa: await createCertificateAuthority('etcd-ca', { validityDays: 10 }),
+    credentials: { kind: 'etcd', datastoreCa: await createCertificateAuthority('etcd-ca', { validityDays: 10 }) },
     username: 'tenants_acme',
     existing: new Map(),
     options: { rotate: false },
@@ -18,4 +18,30 @@ test('the datastore config Secret lists each endpoint with one https scheme, als
   const config = secrets.find((secret) => secret.name === 'acme-datastore-config')?.data;
   assert.equal(config?.DB_CONNECTION_STRING, 'https://etcd-0:2379,https://etcd-1:2379');
   assert.equal(config?.DB_SCHEMA, 'tenants_acme');
+});
+
+test('a SQL tenant gets the server CA and its password with upstream DB_* keys, and no client certificate', async () => {
+  const context = sampleContext({ datastore: { endpoints: ['pg-0:5432', 'pg-1:5432'], schema: 'acme_db' } });
+  const secrets = await desiredDatastoreSecrets({
+    context,
+    credentials: { kind: 'PostgreSQL', caCertificatePem: 'SERVER CA', password: 'p'.repeat(32) },
+    username: 'acme_user',
+    existing: new Map(),
+    options: { rotate: false },
+  });
+  assert.deepEqual(
+    secrets.map(({ name, data }) => ({ name, data })),
+    [
+      { name: 'acme-datastore-certificate', data: { 'ca.crt': 'SERVER CA' } },
+      {
+        name: 'acme-datastore-config',
+        data: {
+          DB_CONNECTION_STRING: 'pg-0:5432',
+          DB_SCHEMA: 'acme_db',
+          DB_USER: 'acme_user',
+          DB_PASSWORD: 'p'.repeat(32),
+        },
+      },
+    ],
+  );
 });

@@ -1,3 +1,4 @@
+import type { SqlDriverName } from '../../datastore/sql/resolve.ts';
 import type { CertificateAndKey } from '../../pki/certificates.ts';
 import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
@@ -10,23 +11,52 @@ import {
   type SecretText,
 } from './certificates.ts';
 
+/** How the tenant authenticates to its DataStore. */
+export type TenantCredentials =
+  /** etcd: a client certificate signed by the DataStore's CA (certificate and key); its CN is the user. */
+  | { kind: 'etcd'; datastoreCa: CertificateAndKey }
+  /** PostgreSQL, MySQL: the tenant user's password; the server is verified with the DataStore's CA certificate. */
+  | { kind: SqlDriverName; caCertificatePem: string; password: string };
+
 export interface DatastoreSecretsInput {
   context: TenantContext;
-  /** The DataStore's CA (certificate and key): tenant client certificates are signed with it. */
-  datastoreCa: CertificateAndKey;
-  /** The etcd user; etcd takes it from the client certificate's common name. */
+  credentials: TenantCredentials;
+  /** The tenant's datastore user. */
   username: string;
   existing: ReadonlyMap<string, SecretText>;
   options: PkiOptions;
 }
 
 /**
- * The tenant's datastore credentials: a client certificate whose CN is its etcd user (keys named as upstream:
- * ca.crt, server.crt, server.key), and the connection settings (DB_* keys, as upstream).
+ * The tenant's datastore credentials and connection settings (DB_* keys, as upstream). etcd: a client certificate
+ * whose CN is its etcd user (keys named as upstream: ca.crt, server.crt, server.key). SQL: the server's CA
+ * (`ca.crt`, for kine to verify the server) and the user's password.
  */
 export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Promise<DesiredSecret[]> {
-  const { context, datastoreCa, username, existing, options } = input;
+  const { context, credentials, username } = input;
   const names = objectNames(context.name);
+  if (credentials.kind !== 'etcd') {
+    return [
+      {
+        name: names.datastoreCertificateSecret,
+        component: 'datastore-certificate',
+        data: { 'ca.crt': credentials.caCertificatePem },
+      },
+      {
+        name: names.datastoreConfigSecret,
+        component: 'datastore-config',
+        data: {
+          // host:port, as upstream (kine's endpoint URL is built from it); one primary, so the first.
+          DB_CONNECTION_STRING: context.datastore.endpoints[0] ?? '',
+          DB_SCHEMA: context.datastore.schema,
+          DB_USER: username,
+          DB_PASSWORD: credentials.password,
+        },
+      },
+    ];
+  }
+  const { datastoreCa } = credentials;
+  const { existing, options } = input;
   const stored = existing.get(names.datastoreCertificateSecret);
   const client = await keepOrIssue(
     stored && { certificatePem: stored['server.crt'] ?? '', privateKeyPem: stored['server.key'] ?? '' },
