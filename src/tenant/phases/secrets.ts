@@ -68,12 +68,16 @@ export class SecretsPhase implements Phase {
     const context = contextOf(reconcile, this.deps);
     reconcile.context = context;
     const rotate = tcp.metadata.annotations?.[ANNOTATION_ROTATE] !== undefined;
-    const contextChecksum = checksum([context, reconcile.spec.dataStoreUsername]);
+    // A SQL password the datastore phase replaced (missing or corrupted) must be written even if the Secret's
+    // checksum annotation was left as it was.
+    const credentials = tenantCredentials(reconcile);
+    const sql = credentials.kind === 'etcd' ? [] : [credentials.password, credentials.caCertificatePem];
+    const contextChecksum = checksum([context, reconcile.spec.dataStoreUsername, ...sql]);
     let converged = this.converged.get(reconcile.key);
     const freshness = converged && this.freshness(converged, contextChecksum, context);
     let requeueAfterMs = RENEWAL_CHECK_MS;
     if (rotate || !converged || freshness === 'stale') {
-      const secrets = await this.applySecrets(reconcile, rotate);
+      const secrets = await this.applySecrets(reconcile, rotate, credentials);
       const egressConfigMap = await reconcileEgressConfigMap(this.deps, tcp, context);
       const mounted = secrets.map((secret) => [secret.name, secret.data]);
       converged = {
@@ -126,6 +130,7 @@ export class SecretsPhase implements Phase {
   private async applySecrets(
     reconcile: TenantReconcile,
     rotate: boolean,
+    credentials: TenantCredentials,
   ): Promise<(DesiredSecret & { annotation: string })[]> {
     const { tcp, context } = reconcile;
     const { existing, objects } = await this.ownedSecrets(reconcile);
@@ -138,7 +143,7 @@ export class SecretsPhase implements Phase {
       context.konnectivity ? desiredKonnectivitySecrets(context, ca, existing, options) : [],
       desiredDatastoreSecrets({
         context,
-        credentials: tenantCredentials(reconcile),
+        credentials,
         username: reconcile.spec.dataStoreUsername,
         existing,
         options,
