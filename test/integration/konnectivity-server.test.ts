@@ -110,7 +110,7 @@ describe('konnectivity-server beside the tenant API server carries its traffic t
       advertiseAddress: '127.0.0.1',
       port,
       endpointPort: port,
-      datastore: { endpoints: [etcd.endpoint], schema: 'tenants_kappa' },
+      datastore: { driver: 'etcd', endpoints: [etcd.endpoint], schema: 'tenants_kappa' },
       konnectivity: { image: 'registry.k8s.io/kas-network-proxy/proxy-server', port: agentPort, extraArgs: ['--v=2'] },
     });
     const tenant = await buildTenant(context, etcd.ca);

@@ -72,7 +72,7 @@ describe('a tenant control plane built from the Deployment runs against the shar
       advertiseAddress: '127.0.0.1',
       port,
       endpointPort: port,
-      datastore: { endpoints: [etcd.endpoint], schema: 'tenants_alpha' },
+      datastore: { driver: 'etcd', endpoints: [etcd.endpoint], schema: 'tenants_alpha' },
       deployment: {
         ...defaultedDeployment(),
         extraArgs: {

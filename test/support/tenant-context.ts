@@ -26,7 +26,7 @@ export function sampleContext(overrides: Partial<TenantContext> = {}): TenantCon
     podCidr: '10.244.0.0/16',
     admissionControllers: ['NamespaceLifecycle', 'NodeRestriction'],
     kubeletPreferredAddressTypes: ['InternalIP', 'ExternalIP', 'Hostname'],
-    datastore: { endpoints: ['127.0.0.1:2379'], schema: 'tenants_acme' },
+    datastore: { driver: 'etcd', endpoints: ['127.0.0.1:2379'], schema: 'tenants_acme' },
     keyAlgorithm: 'ECDSA-P256',
     ...overrides,
   };

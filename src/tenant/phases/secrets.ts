@@ -10,6 +10,7 @@ import {
 } from '../../controller/apply.ts';
 import { builtinResources, resourcePath } from '../../controller/kube-client.ts';
 import { decodeSecretData } from '../../controller/secret-data.ts';
+import type { CertificateAndKey } from '../../pki/certificates.ts';
 import type { TenantContext } from '../context.ts';
 import { ANNOTATION_ROTATE, LABEL_TENANT, objectNames, ownedLabels } from '../names.ts';
 import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '../steps/certificates.ts';
@@ -70,14 +71,14 @@ export class SecretsPhase implements Phase {
     const rotate = tcp.metadata.annotations?.[ANNOTATION_ROTATE] !== undefined;
     // A SQL password the datastore phase replaced (missing or corrupted) must be written even if the Secret's
     // checksum annotation was left as it was.
-    const credentials = tenantCredentials(reconcile);
-    const sql = credentials.kind === 'etcd' ? [] : [credentials.password, credentials.caCertificatePem];
+    const connection = reconcile.dataStore;
+    const sql = connection.kind === 'etcd' ? [] : [reconcile.dataStorePassword, connection.caCertificatePem];
     const contextChecksum = checksum([context, reconcile.spec.dataStoreUsername, ...sql]);
     let converged = this.converged.get(reconcile.key);
     const freshness = converged && this.freshness(converged, contextChecksum, context);
     let requeueAfterMs = RENEWAL_CHECK_MS;
     if (rotate || !converged || freshness === 'stale') {
-      const secrets = await this.applySecrets(reconcile, rotate, credentials);
+      const secrets = await this.applySecrets(reconcile, rotate);
       const egressConfigMap = await reconcileEgressConfigMap(this.deps, tcp, context);
       const mounted = secrets.map((secret) => [secret.name, secret.data]);
       converged = {
@@ -130,7 +131,6 @@ export class SecretsPhase implements Phase {
   private async applySecrets(
     reconcile: TenantReconcile,
     rotate: boolean,
-    credentials: TenantCredentials,
   ): Promise<(DesiredSecret & { annotation: string })[]> {
     const { tcp, context } = reconcile;
     const { existing, objects } = await this.ownedSecrets(reconcile);
@@ -143,7 +143,7 @@ export class SecretsPhase implements Phase {
       context.konnectivity ? desiredKonnectivitySecrets(context, ca, existing, options) : [],
       desiredDatastoreSecrets({
         context,
-        credentials,
+        credentials: tenantCredentials(reconcile, ca),
         username: reconcile.spec.dataStoreUsername,
         existing,
         options,
@@ -232,21 +232,22 @@ function contextOf(reconcile: TenantReconcile, deps: PipelineDependencies): Tena
     podCidr: network.podCidrs[0] ?? network.podCidr,
     admissionControllers: spec.kubernetes.admissionControllers,
     kubeletPreferredAddressTypes: spec.kubernetes.kubelet.preferredAddressTypes,
-    datastore: { endpoints: reconcile.dataStore.endpoints, schema: spec.dataStoreSchema },
+    datastore: {
+      driver: reconcile.dataStore.kind,
+      endpoints: reconcile.dataStore.endpoints,
+      schema: spec.dataStoreSchema,
+    },
     keyAlgorithm: deps.keyAlgorithm,
     ...(spec.addons?.konnectivity ? { konnectivity: spec.addons.konnectivity.server } : {}),
   };
 }
 
-/** How the tenant authenticates to its DataStore: a certificate from the etcd CA, or its SQL password. */
-function tenantCredentials(reconcile: TenantReconcile): TenantCredentials {
+/** How the tenant authenticates to its DataStore: a certificate from the etcd CA, or its SQL password (kine). */
+function tenantCredentials(reconcile: TenantReconcile, tenantCa: CertificateAndKey): TenantCredentials {
   const connection = reconcile.dataStore;
   if (connection.kind === 'etcd') return { kind: 'etcd', datastoreCa: connection.ca };
-  return {
-    kind: connection.kind,
-    caCertificatePem: connection.caCertificatePem,
-    password: reconcile.dataStorePassword,
-  };
+  const { kind, caCertificatePem } = connection;
+  return { kind, caCertificatePem, password: reconcile.dataStorePassword, tenantCa };
 }
 
 /** `status.addons.konnectivity`: enabled, the server's certificate and kubeconfig, the egress ConfigMap. */

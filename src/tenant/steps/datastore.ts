@@ -16,7 +16,13 @@ export type TenantCredentials =
   /** etcd: a client certificate signed by the DataStore's CA (certificate and key); its CN is the user. */
   | { kind: 'etcd'; datastoreCa: CertificateAndKey }
   /** PostgreSQL, MySQL: the tenant user's password; the server is verified with the DataStore's CA certificate. */
-  | { kind: SqlDriverName; caCertificatePem: string; password: string };
+  | {
+      kind: SqlDriverName;
+      caCertificatePem: string;
+      password: string;
+      /** Signs kine's certificate: kine's serving one, and the API server's client one towards kine. */
+      tenantCa: CertificateAndKey;
+    };
 
 export interface DatastoreSecretsInput {
   context: TenantContext;
@@ -30,17 +36,33 @@ export interface DatastoreSecretsInput {
 /**
  * The tenant's datastore credentials and connection settings (DB_* keys, as upstream). etcd: a client certificate
  * whose CN is its etcd user (keys named as upstream: ca.crt, server.crt, server.key). SQL: the server's CA
- * (`ca.crt`, for kine to verify the server) and the user's password.
+ * (`ca.crt`, for kine to verify the server), kine's certificate (server.crt, server.key) and the user's password.
  */
 export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Promise<DesiredSecret[]> {
-  const { context, credentials, username } = input;
+  const { context, credentials, username, existing, options } = input;
   const names = objectNames(context.name);
   if (credentials.kind !== 'etcd') {
+    const kine = await keepOrIssue(
+      certificateIn(existing.get(names.datastoreCertificateSecret)),
+      credentials.tenantCa,
+      {
+        commonName: KINE_COMMON_NAME,
+        subjectAltNames: ['127.0.0.1', 'localhost'],
+        usages: ['serverAuth', 'clientAuth'],
+        validityDays: LEAF_VALIDITY_DAYS,
+        keyAlgorithm: context.keyAlgorithm,
+      },
+      options,
+    );
     return [
       {
         name: names.datastoreCertificateSecret,
         component: 'datastore-certificate',
-        data: { 'ca.crt': credentials.caCertificatePem },
+        data: {
+          'ca.crt': credentials.caCertificatePem,
+          'server.crt': kine.certificatePem,
+          'server.key': kine.privateKeyPem,
+        },
       },
       {
         name: names.datastoreConfigSecret,
@@ -56,7 +78,6 @@ export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Pro
     ];
   }
   const { datastoreCa } = credentials;
-  const { existing, options } = input;
   const stored = existing.get(names.datastoreCertificateSecret);
   const client = await keepOrIssue(
     stored && { certificatePem: stored['server.crt'] ?? '', privateKeyPem: stored['server.key'] ?? '' },
@@ -91,4 +112,11 @@ export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Pro
       },
     },
   ];
+}
+
+/** The common name of kine's certificate, which is also the API server's client certificate towards kine. */
+export const KINE_COMMON_NAME = 'kube-apiserver-kine';
+
+function certificateIn(stored: SecretText | undefined): CertificateAndKey | undefined {
+  return stored && { certificatePem: stored['server.crt'] ?? '', privateKeyPem: stored['server.key'] ?? '' };
 }
