@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import { withClient } from '../../src/datastore/postgresql/connection.ts';
 import { postgresDriver } from '../../src/datastore/postgresql/driver.ts';
 import { generatePassword } from '../../src/datastore/sql/password.ts';
+import { createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { isAlive, Supervisor } from '../../src/process/supervisor.ts';
 import { objectNames } from '../../src/tenant/names.ts';
@@ -148,5 +150,54 @@ describe('a tenant API server on a PostgreSQL DataStore through kine, both run f
       ),
     );
     assert.deepEqual(names, [`/${schema}/namespaces/made-on-kine`]);
+
+    // kine answers only a client holding a certificate from the tenant CA (the API server's, which is kine's own).
+    const kineCertificate = secrets.get(objectNames('alpha').datastoreCertificateSecret) ?? {};
+    const stranger = await createCertificateAuthority('stranger-ca', { validityDays: 1 });
+    const strangerClient = await issueCertificate(stranger, {
+      commonName: 'kube-apiserver-kine',
+      usages: ['clientAuth'],
+      validityDays: 1,
+    });
+    const attempts = [
+      { label: 'no client certificate', refused: true, credentials: {} },
+      {
+        label: 'a client certificate from another CA',
+        refused: true,
+        credentials: {
+          clientCertificatePem: strangerClient.certificatePem,
+          clientKeyPem: strangerClient.privateKeyPem,
+        },
+      },
+      {
+        label: "kine's certificate",
+        refused: false,
+        credentials: {
+          clientCertificatePem: kineCertificate['server.crt'] ?? '',
+          clientKeyPem: kineCertificate['server.key'] ?? '',
+        },
+      },
+    ];
+    let denials = 0;
+    for (const attempt of attempts) {
+      const client = connectEtcd({
+        endpoints: [`https://${kineAddress}`],
+        caCertificatePem: tenantCa.certificatePem,
+        ...attempt.credentials,
+      });
+      try {
+        const value = await client.get(`/${schema}/namespaces/made-on-kine`).string();
+        assert.equal(attempt.refused, false, `${attempt.label}: read ${value?.length} characters`);
+        assert.ok(value?.includes('made-on-kine'), attempt.label);
+      } catch (error) {
+        assert.equal(attempt.refused, true, `${attempt.label}: ${(error as Error).message}`);
+        denials += 1;
+        // Refused by the TLS handshake: `certificate required`, or `unknown ca`.
+        assert.match((error as Error).message, /alert (certificate required|unknown ca)/, attempt.label);
+      } finally {
+        client.close();
+      }
+    }
+    assert.equal(denials, 2);
   });
 });
