@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import { withClient } from '../../src/datastore/postgresql/connection.ts';
 import { postgresDriver } from '../../src/datastore/postgresql/driver.ts';
@@ -19,11 +19,10 @@ import { KINE_LISTEN_ADDRESS } from '../../src/tenant/steps/kine.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
-import { waitFor } from '../../src/util/wait.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgresql.ts';
 import { assertServerGone } from '../support/sql-tenants.ts';
-import { sampleContext } from '../support/tenant-context.ts';
-import { materializePodFiles } from '../support/tenant-pod.ts';
+import { loopbackContext } from '../support/tenant-context.ts';
+import { adminCreatingNamespace, containerArgsUnder, materializePodFiles } from '../support/tenant-pod.ts';
 
 /** `$(NAME)` references expanded from `variables`, as the kubelet does for a container's env values. */
 function expandEnv(value: string, variables: Readonly<Record<string, string>>): string {
@@ -54,13 +53,8 @@ describe('a tenant API server on a PostgreSQL DataStore through kine, both run f
     const port = await freePort();
     const schema = 'alpha_db';
     const username = 'alpha_user';
-    const context = sampleContext({
+    const context = loopbackContext(port, {
       name: 'alpha',
-      version: KUBERNETES_VERSION,
-      endpointAddress: '127.0.0.1',
-      advertiseAddress: '127.0.0.1',
-      port,
-      endpointPort: port,
       datastore: { driver: 'PostgreSQL', endpoints: [server.endpoint], schema },
     });
     const password = generatePassword();
@@ -91,50 +85,32 @@ describe('a tenant API server on a PostgreSQL DataStore through kine, both run f
     await materializePodFiles(deployment, secrets, root);
     // The pod's loopback is its own; here, processes share the host's, so kine gets a free port.
     const kineAddress = `127.0.0.1:${await freePort()}`;
-    const asProcess = (name: string) => {
-      const container = deployment.spec?.template.spec?.containers.find((candidate) => candidate.name === name);
-      assert.ok(container?.args, `container ${name} has arguments`);
-      return {
-        container,
-        args: container.args.map((arg) =>
-          arg.replaceAll('=/etc/', `=${root}/etc/`).replace(KINE_LISTEN_ADDRESS, kineAddress),
-        ),
-      };
-    };
-    const kine = asProcess('kine');
+    const args = (name: string) =>
+      containerArgsUnder(deployment, name, root).map((arg) => arg.replace(KINE_LISTEN_ADDRESS, kineAddress));
+    const kine = deployment.spec?.template.spec?.containers.find((container) => container.name === 'kine');
+    assert.ok(kine, 'the pod has a kine container');
     const config = secrets.get(objectNames('alpha').datastoreConfigSecret) ?? {};
-    assert.equal(kine.container.envFrom?.[0]?.secretRef?.name, objectNames('alpha').datastoreConfigSecret);
+    assert.equal(kine.envFrom?.[0]?.secretRef?.name, objectNames('alpha').datastoreConfigSecret);
     assert.ok(!JSON.stringify(deployment).includes(password), 'the password is not in the Deployment');
     const env = Object.fromEntries(
-      (kine.container.env ?? []).map((variable) => [variable.name, expandEnv(variable.value ?? '', config)]),
+      (kine.env ?? []).map((variable) => [variable.name, expandEnv(variable.value ?? '', config)]),
     );
     supervisor.start({
       name: 'kine',
       command: binaries.get('kine')?.path ?? '',
-      args: kine.args,
+      args: args('kine'),
       env: { PATH: process.env.PATH ?? '', ...config, ...env },
       logFile: join(root, 'kine.log'),
     });
     supervisor.start({
       name: 'kube-apiserver',
       command: binaries.get('kube-apiserver')?.path ?? '',
-      args: asProcess('kube-apiserver').args,
+      args: args('kube-apiserver'),
       logFile: join(root, 'kube-apiserver.log'),
     });
 
-    const admin = new KubeConfig();
-    admin.loadFromString(secrets.get(objectNames('alpha').adminKubeconfigSecret)?.['super-admin.conf'] ?? '');
-    const version = await waitFor(() => admin.makeApiClient(VersionApi).getCode(), {
-      timeoutMs: 90_000,
-      intervalMs: 250,
-      description: 'the tenant API server to answer /version',
-    });
-    assert.equal(version.gitVersion, KUBERNETES_VERSION);
+    const admin = await adminCreatingNamespace(secrets, 'alpha', 'made-on-kine', KUBERNETES_VERSION);
     const core = admin.makeApiClient(CoreV1Api);
-    await waitFor(() => core.createNamespace({ body: { metadata: { name: 'made-on-kine' } } }), {
-      timeoutMs: 60_000,
-      description: 'the admin kubeconfig to create a Namespace',
-    });
     assert.equal((await core.readNamespace({ name: 'made-on-kine' })).metadata?.name, 'made-on-kine');
 
     // As the tenant's own user, in its own database: kine's table holds the Namespace under the tenant prefix.

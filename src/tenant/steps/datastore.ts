@@ -41,50 +41,18 @@ export interface DatastoreSecretsInput {
 export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Promise<DesiredSecret[]> {
   const { context, credentials, username, existing, options } = input;
   const names = objectNames(context.name);
-  if (credentials.kind !== 'etcd') {
-    const kine = await keepOrIssue(
-      certificateIn(existing.get(names.datastoreCertificateSecret)),
-      credentials.tenantCa,
-      {
-        commonName: KINE_COMMON_NAME,
-        subjectAltNames: ['127.0.0.1', 'localhost'],
-        usages: ['serverAuth', 'clientAuth'],
-        validityDays: LEAF_VALIDITY_DAYS,
-        keyAlgorithm: context.keyAlgorithm,
-      },
-      options,
-    );
-    return [
-      {
-        name: names.datastoreCertificateSecret,
-        component: 'datastore-certificate',
-        data: {
-          'ca.crt': credentials.caCertificatePem,
-          'server.crt': kine.certificatePem,
-          'server.key': kine.privateKeyPem,
-        },
-      },
-      {
-        name: names.datastoreConfigSecret,
-        component: 'datastore-config',
-        data: {
-          // host:port, as upstream (kine's endpoint URL is built from it); one primary, so the first.
-          DB_CONNECTION_STRING: context.datastore.endpoints[0] ?? '',
-          DB_SCHEMA: context.datastore.schema,
-          DB_USER: username,
-          DB_PASSWORD: credentials.password,
-        },
-      },
-    ];
-  }
-  const { datastoreCa } = credentials;
-  const stored = existing.get(names.datastoreCertificateSecret);
-  const client = await keepOrIssue(
-    stored && { certificatePem: stored['server.crt'] ?? '', privateKeyPem: stored['server.key'] ?? '' },
-    datastoreCa,
+  const sql = credentials.kind !== 'etcd';
+  const certificate = await keepOrIssue(
+    certificateIn(existing.get(names.datastoreCertificateSecret)),
+    sql ? credentials.tenantCa : credentials.datastoreCa,
     {
-      commonName: username,
-      usages: ['clientAuth'],
+      ...(sql
+        ? {
+            commonName: KINE_COMMON_NAME,
+            subjectAltNames: ['127.0.0.1', 'localhost'],
+            usages: ['serverAuth', 'clientAuth'],
+          }
+        : { commonName: username, usages: ['clientAuth'] }),
       validityDays: LEAF_VALIDITY_DAYS,
       keyAlgorithm: context.keyAlgorithm,
     },
@@ -95,20 +63,23 @@ export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Pro
       name: names.datastoreCertificateSecret,
       component: 'datastore-certificate',
       data: {
-        'ca.crt': datastoreCa.certificatePem,
-        'server.crt': client.certificatePem,
-        'server.key': client.privateKeyPem,
+        'ca.crt': sql ? credentials.caCertificatePem : credentials.datastoreCa.certificatePem,
+        'server.crt': certificate.certificatePem,
+        'server.key': certificate.privateKeyPem,
       },
     },
     {
       name: names.datastoreConfigSecret,
       component: 'datastore-config',
       data: {
-        DB_CONNECTION_STRING: context.datastore.endpoints.map(etcdClientUrl).join(','),
+        // SQL: host:port, as upstream (kine's endpoint URL is built from it); one primary, so the first.
+        DB_CONNECTION_STRING: sql
+          ? (context.datastore.endpoints[0] ?? '')
+          : context.datastore.endpoints.map(etcdClientUrl).join(','),
         DB_SCHEMA: context.datastore.schema,
         DB_USER: username,
         // etcd tenants authenticate by certificate only.
-        DB_PASSWORD: '',
+        DB_PASSWORD: sql ? credentials.password : '',
       },
     },
   ];
