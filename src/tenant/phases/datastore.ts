@@ -22,7 +22,7 @@ export class DataStorePhase implements Phase {
   readonly name = 'datastore';
   readonly condition = 'DataStoreReady' as const;
   private readonly deps: PipelineDependencies;
-  /** Tenant → the identity last verified in the datastore, when, and the SQL password it was given. */
+  /** Tenant → the identity last verified in the datastore, when, and the SQL password set there. */
   private readonly verified = new Map<string, { identity: string; at: number; password?: string }>();
 
   constructor(deps: PipelineDependencies) {
@@ -71,14 +71,15 @@ export class DataStorePhase implements Phase {
       );
     }
     const owner = { uid: reconcile.tcp.metadata.uid ?? '', namespace: reconcile.namespace, name: reconcile.name };
+    // SQL: the password in the Secret, read on every pass so that a deleted or corrupted one is replaced (and set on
+    // the server) at once, and a changed one set on the server.
+    const password = connection.kind === 'etcd' ? undefined : await this.storedPassword(reconcile);
     const identity = JSON.stringify([name, dataStore.metadata.generation, schema, username, owner.uid]);
     const last = this.verified.get(reconcile.key);
     const now = Date.now();
     // The reconcile our own writes trigger a moment later need not ask the datastore again.
-    let password = last?.password;
-    if (last?.identity !== identity || now - last.at > GRANT_TRUST_MS) {
+    if (last?.identity !== identity || last.password !== password || now - last.at > GRANT_TRUST_MS) {
       this.verified.delete(reconcile.key);
-      password = connection.kind === 'etcd' ? undefined : await this.storedPassword(reconcile);
       const refusal = await connection.driver.ensureTenant({ schema, username, password }, owner);
       if (refusal) {
         throw new Blocked(
