@@ -7,6 +7,7 @@ import {
   COREDNS_IMAGE,
   ETCD_IMAGE,
   HTTP_ECHO_IMAGE,
+  KINE_IMAGE,
   KONNECTIVITY_AGENT_IMAGE,
   KONNECTIVITY_SERVER_IMAGE,
   KUBE_PROXY_IMAGE,
@@ -106,6 +107,7 @@ export const IMAGE_COMPONENTS = [
   'coredns',
   'konnectivity-server',
   'konnectivity-agent',
+  'kine',
 ] as const;
 
 export type ImageComponent = (typeof IMAGE_COMPONENTS)[number];
@@ -126,6 +128,8 @@ export async function clusterImageSpecs(
     { reference: COREDNS_IMAGE, entrypoint: ['/coredns'], entries: [hostFile('/coredns', toolchainBinary('coredns'))] },
     konnectivityImage(KONNECTIVITY_SERVER_IMAGE, toolchainBinary('konnectivity-server'), 'proxy-server'),
     konnectivityImage(KONNECTIVITY_AGENT_IMAGE, toolchainBinary('konnectivity-agent'), 'proxy-agent'),
+    // The tenant pod's kine container, for SQL DataStores.
+    binaryImage(KINE_IMAGE, toolchainBinary('kine'), 'kine'),
     binaryImage(HTTP_ECHO_IMAGE, own.httpEcho, 'http-echo'),
   ];
 }

@@ -1,4 +1,4 @@
-import { COREDNS_VERSION, KONNECTIVITY_VERSION, KUBERNETES_VERSION } from '../toolchain/versions.ts';
+import { COREDNS_VERSION, KINE_VERSION, KONNECTIVITY_VERSION, KUBERNETES_VERSION } from '../toolchain/versions.ts';
 
 /** The tags kubeadm v1.35 asks for (`kubeadm config images list`): names must match exactly. */
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10.1';
@@ -34,3 +34,5 @@ export function parseImageReference(reference: string): { registry: string; repo
     tag: reference.slice(colon + 1),
   };
 }
+/** The tenant pod's `kine` container (SQL DataStores): the toolchain's kine, as upstream names its image. */
+export const KINE_IMAGE = `docker.io/rancher/kine:${KINE_VERSION}`;

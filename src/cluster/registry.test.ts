@@ -7,6 +7,7 @@ import {
   COREDNS_IMAGE,
   ETCD_IMAGE,
   HTTP_ECHO_IMAGE,
+  KINE_IMAGE,
   KONNECTIVITY_AGENT_IMAGE,
   KONNECTIVITY_SERVER_IMAGE,
   KUBE_PROXY_IMAGE,
@@ -88,6 +89,7 @@ test('every image we name comes from a mirrored registry', () => {
     COREDNS_IMAGE,
     KONNECTIVITY_SERVER_IMAGE,
     KONNECTIVITY_AGENT_IMAGE,
+    KINE_IMAGE,
     HTTP_ECHO_IMAGE,
   ];
   for (const reference of references) {

@@ -3,17 +3,31 @@ import type { CertificateAndKey } from '../pki/certificates.ts';
 import type { DatastoreDriver } from './driver.ts';
 import { EtcdDriver } from './etcd/driver.ts';
 import { type DatastoreObserver, instrumentDriver } from './instrumented.ts';
-import { resolveEtcdDataStore, type SecretReader } from './resolve.ts';
+import { mysqlDriver } from './mysql/driver.ts';
+import { postgresDriver } from './postgresql/driver.ts';
+import { DataStoreConfigError, resolveEtcdDataStore, type SecretReader } from './resolve.ts';
+import { resolveSqlDataStore, SQL_DRIVERS, type SqlDriverName } from './sql/resolve.ts';
 
-export interface DataStoreConnection {
+interface OpenConnection {
   driver: DatastoreDriver;
   /** When a check last succeeded (ms since the epoch). */
   checkedAt?: number;
-  /** Signs tenant client certificates. */
-  ca: CertificateAndKey;
-  /** host:port endpoints, as tenant API servers reach them. */
+  /** host:port endpoints, as the tenant's pod reaches them (its API server for etcd, kine for SQL). */
   endpoints: readonly string[];
 }
+
+/** What the tenant pipeline needs of a DataStore, by driver. */
+export type DataStoreConnection =
+  | (OpenConnection & {
+      kind: 'etcd';
+      /** Signs tenant client certificates (etcd authenticates tenants by certificate). */
+      ca: CertificateAndKey;
+    })
+  | (OpenConnection & {
+      kind: SqlDriverName;
+      /** The CA that signed the server's certificate: kine verifies the server with it. Tenants use passwords. */
+      caCertificatePem: string;
+    });
 
 const CHECK_TRUST_MS = 5_000;
 
@@ -52,12 +66,27 @@ export class DataStoreConnections {
   }
 
   private async connect(name: string, dataStore: DataStore): Promise<DataStoreConnection> {
-    const { root, ca } = await resolveEtcdDataStore(name, dataStore.spec, this.readSecret);
-    const driver = new EtcdDriver(root);
+    const { spec } = dataStore;
+    const instrumented = (driver: DatastoreDriver) =>
+      this.observe ? instrumentDriver(driver, spec.driver, this.observe) : driver;
+    if (spec.driver === 'etcd') {
+      const { root, ca } = await resolveEtcdDataStore(name, spec, this.readSecret);
+      return { kind: 'etcd', driver: instrumented(new EtcdDriver(root)), ca, endpoints: spec.endpoints };
+    }
+    if (!SQL_DRIVERS.some((driver) => driver === spec.driver)) {
+      throw new DataStoreConfigError(
+        name,
+        'spec.driver',
+        `${spec.driver} is not supported yet (supported: etcd, ${SQL_DRIVERS.join(', ')}): use one of those`,
+      );
+    }
+    const { driver: kind, connection } = await resolveSqlDataStore(name, spec, this.readSecret);
+    const driver = kind === 'PostgreSQL' ? postgresDriver(connection) : mysqlDriver(connection);
     return {
-      driver: this.observe ? instrumentDriver(driver, dataStore.spec.driver, this.observe) : driver,
-      ca,
-      endpoints: dataStore.spec.endpoints,
+      kind,
+      driver: instrumented(driver),
+      caCertificatePem: connection.caCertificatePem,
+      endpoints: spec.endpoints,
     };
   }
 

@@ -1,4 +1,5 @@
 import type { DefaultedDeploymentSpec, DefaultedKonnectivitySpec } from '../api/v1alpha1/defaults.ts';
+import type { SqlDriverName } from '../datastore/sql/resolve.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
 
 /**
@@ -27,7 +28,9 @@ export interface TenantContext {
   admissionControllers: readonly string[];
   kubeletPreferredAddressTypes: readonly string[];
   datastore: {
-    /** `host:port` endpoints of the shared etcd. */
+    /** etcd, reached by the API server; a SQL driver, reached through the pod's kine container. */
+    driver: 'etcd' | SqlDriverName;
+    /** `host:port` endpoints of the DataStore. */
     endpoints: readonly string[];
     /** The tenant's key space is `/<schema>/`. */
     schema: string;

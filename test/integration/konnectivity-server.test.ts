@@ -50,7 +50,7 @@ async function buildTenant(context: TenantContext, etcdCa: { certificatePem: str
   const username = `${context.name}_user`;
   const datastore = await desiredDatastoreSecrets({
     context,
-    datastoreCa: etcdCa,
+    credentials: { kind: 'etcd', datastoreCa: etcdCa },
     username,
     existing: new Map(),
     options: { rotate: false },
@@ -110,7 +110,7 @@ describe('konnectivity-server beside the tenant API server carries its traffic t
       advertiseAddress: '127.0.0.1',
       port,
       endpointPort: port,
-      datastore: { endpoints: [etcd.endpoint], schema: 'tenants_kappa' },
+      datastore: { driver: 'etcd', endpoints: [etcd.endpoint], schema: 'tenants_kappa' },
       konnectivity: { image: 'registry.k8s.io/kas-network-proxy/proxy-server', port: agentPort, extraArgs: ['--v=2'] },
     });
     const tenant = await buildTenant(context, etcd.ca);

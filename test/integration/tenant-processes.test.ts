@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CoordinationV1Api, CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import { EtcdDriver } from '../../src/datastore/etcd/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
@@ -18,8 +18,8 @@ import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { useControlPlane } from '../support/control-plane.ts';
-import { defaultedDeployment, sampleContext } from '../support/tenant-context.ts';
-import { materializePodFiles } from '../support/tenant-pod.ts';
+import { defaultedDeployment, loopbackContext } from '../support/tenant-context.ts';
+import { adminCreatingNamespace, containerArgsUnder, materializePodFiles } from '../support/tenant-pod.ts';
 
 /** Builds every Secret and the Deployment of one tenant whose datastore is the harness etcd. */
 async function buildTenant(context: TenantContext, etcdCa: { certificatePem: string; privateKeyPem: string }) {
@@ -30,7 +30,7 @@ async function buildTenant(context: TenantContext, etcdCa: { certificatePem: str
   const username = `${context.name}-user`;
   const datastore = await desiredDatastoreSecrets({
     context,
-    datastoreCa: etcdCa,
+    credentials: { kind: 'etcd', datastoreCa: etcdCa },
     username,
     existing: new Map(),
     options: { rotate: false },
@@ -38,12 +38,6 @@ async function buildTenant(context: TenantContext, etcdCa: { certificatePem: str
   const all: DesiredSecret[] = [...pki, ...kubeconfigs, ...datastore];
   const secrets = new Map<string, SecretText>(all.map((secret) => [secret.name, secret.data]));
   return { secrets, username, deployment: desiredDeployment({ context, podTemplateChecksum: 'test' }) };
-}
-
-function containerArgs(deployment: ReturnType<typeof desiredDeployment>, name: string, root: string): string[] {
-  const container = deployment.spec?.template.spec?.containers.find((candidate) => candidate.name === name);
-  assert.ok(container?.args, `container ${name} has arguments`);
-  return container.args.map((arg) => arg.replaceAll('=/etc/kubernetes', `=${root}/etc/kubernetes`));
 }
 
 describe('a tenant control plane built from the Deployment runs against the shared etcd', () => {
@@ -65,14 +59,9 @@ describe('a tenant control plane built from the Deployment runs against the shar
     const binaries = await ensureComponents(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
     const { etcd } = harness();
     const port = await freePort();
-    const context = sampleContext({
+    const context = loopbackContext(port, {
       name: 'alpha',
-      version: KUBERNETES_VERSION,
-      endpointAddress: '127.0.0.1',
-      advertiseAddress: '127.0.0.1',
-      port,
-      endpointPort: port,
-      datastore: { endpoints: [etcd.endpoint], schema: 'tenants_alpha' },
+      datastore: { driver: 'etcd', endpoints: [etcd.endpoint], schema: 'tenants_alpha' },
       deployment: {
         ...defaultedDeployment(),
         extraArgs: {
@@ -93,32 +82,19 @@ describe('a tenant control plane built from the Deployment runs against the shar
     }
     await materializePodFiles(tenant.deployment, tenant.secrets, root);
 
-    const apiserverArgs = containerArgs(tenant.deployment, 'kube-apiserver', root);
+    const apiserverArgs = containerArgsUnder(tenant.deployment, 'kube-apiserver', root);
     assert.ok(apiserverArgs.includes('--etcd-prefix=/tenants_alpha'), 'the managed prefix wins over extraArgs');
     assert.ok(apiserverArgs.includes('--v=1'), 'other extraArgs are kept');
     for (const component of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
       supervisor.start({
         name: component,
         command: binaries.get(component)?.path ?? '',
-        args: containerArgs(tenant.deployment, component, root),
+        args: containerArgsUnder(tenant.deployment, component, root),
         logFile: join(root, `${component}.log`),
       });
     }
 
-    const admin = new KubeConfig();
-    admin.loadFromString(tenant.secrets.get(objectNames('alpha').adminKubeconfigSecret)?.['super-admin.conf'] ?? '');
-    const version = await waitFor(() => admin.makeApiClient(VersionApi).getCode(), {
-      timeoutMs: 60_000,
-      intervalMs: 250,
-      description: 'the tenant API server to answer /version',
-    });
-    assert.equal(version.gitVersion, KUBERNETES_VERSION);
-
-    const core = admin.makeApiClient(CoreV1Api);
-    await waitFor(() => core.createNamespace({ body: { metadata: { name: 'made-by-tenant-admin' } } }), {
-      timeoutMs: 30_000,
-      description: 'the admin kubeconfig to create a Namespace',
-    });
+    const admin = await adminCreatingNamespace(tenant.secrets, 'alpha', 'made-by-tenant-admin', KUBERNETES_VERSION);
 
     // Leader-election Leases appear only when the controller-manager and scheduler authenticated and are authorised.
     const coordination = admin.makeApiClient(CoordinationV1Api);

@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { V1Deployment, V1Volume } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1Deployment, type V1Volume, VersionApi } from '@kubernetes/client-node';
+import { objectNames } from '../../src/tenant/names.ts';
 import type { SecretText } from '../../src/tenant/steps/certificates.ts';
+import { waitFor } from '../../src/util/wait.ts';
 
 /**
  * Writes Secrets where a control-plane pod would see them, following the Deployment's own volumes (projected
@@ -33,4 +36,36 @@ export async function materializePodFiles(
       }
     }
   }
+}
+
+/** A container's arguments with the pod's file paths moved under `root`, where materializePodFiles wrote them. */
+export function containerArgsUnder(deployment: V1Deployment, name: string, root: string): string[] {
+  const container = deployment.spec?.template.spec?.containers.find((candidate) => candidate.name === name);
+  if (!container?.args) throw new Error(`the Deployment has no container ${name} with arguments`);
+  return container.args.map((arg) => arg.replaceAll('=/etc/', `=${root}/etc/`));
+}
+
+/**
+ * The tenant's super-admin once its API server answers /version with `version` and, as that admin, has created
+ * the Namespace `namespace`: the API server reads and writes its datastore.
+ */
+export async function adminCreatingNamespace(
+  secrets: ReadonlyMap<string, SecretText>,
+  tenant: string,
+  namespace: string,
+  version: string,
+): Promise<KubeConfig> {
+  const admin = new KubeConfig();
+  admin.loadFromString(secrets.get(objectNames(tenant).adminKubeconfigSecret)?.['super-admin.conf'] ?? '');
+  const served = await waitFor(() => admin.makeApiClient(VersionApi).getCode(), {
+    timeoutMs: 90_000,
+    intervalMs: 250,
+    description: 'the tenant API server to answer /version',
+  });
+  assert.equal(served.gitVersion, version);
+  await waitFor(() => admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } }), {
+    timeoutMs: 60_000,
+    description: 'the admin kubeconfig to create a Namespace',
+  });
+  return admin;
 }

@@ -1,7 +1,13 @@
+import type { V1Secret } from '@kubernetes/client-node';
 import { describeProblems, validateDataStoreSpec } from '../../api/v1alpha1/validation.ts';
+import { readObject } from '../../controller/apply.ts';
+import { builtinResources } from '../../controller/kube-client.ts';
+import { decodeSecretData } from '../../controller/secret-data.ts';
 import type { DataStoreConnection } from '../../datastore/connections.ts';
 import type { OwnershipRefusal } from '../../datastore/driver.ts';
 import { DataStoreConfigError } from '../../datastore/resolve.ts';
+import { keepOrGeneratePassword } from '../../datastore/sql/password.ts';
+import { objectNames } from '../names.ts';
 import { Blocked, type Phase, type PipelineDependencies, RETRY_SOON_MS, type TenantReconcile } from './phase.ts';
 
 /** A grant verified this recently is trusted (a burst of reconciles costs one check); older ones are checked again. */
@@ -16,8 +22,8 @@ export class DataStorePhase implements Phase {
   readonly name = 'datastore';
   readonly condition = 'DataStoreReady' as const;
   private readonly deps: PipelineDependencies;
-  /** Tenant → the identity last verified in the datastore, and when. */
-  private readonly verified = new Map<string, { identity: string; at: number }>();
+  /** Tenant → the identity last verified in the datastore, when, and the SQL password set there. */
+  private readonly verified = new Map<string, { identity: string; at: number; password?: string }>();
 
   constructor(deps: PipelineDependencies) {
     this.deps = deps;
@@ -65,22 +71,26 @@ export class DataStorePhase implements Phase {
       );
     }
     const owner = { uid: reconcile.tcp.metadata.uid ?? '', namespace: reconcile.namespace, name: reconcile.name };
+    // SQL: the password in the Secret, read on every pass so that a deleted or corrupted one is replaced (and set on
+    // the server) at once, and a changed one set on the server.
+    const password = connection.kind === 'etcd' ? undefined : await this.storedPassword(reconcile);
     const identity = JSON.stringify([name, dataStore.metadata.generation, schema, username, owner.uid]);
     const last = this.verified.get(reconcile.key);
     const now = Date.now();
     // The reconcile our own writes trigger a moment later need not ask the datastore again.
-    if (last?.identity !== identity || now - last.at > GRANT_TRUST_MS) {
+    if (last?.identity !== identity || last.password !== password || now - last.at > GRANT_TRUST_MS) {
       this.verified.delete(reconcile.key);
-      const refusal = await connection.driver.ensureTenant({ schema, username }, owner);
+      const refusal = await connection.driver.ensureTenant({ schema, username, password }, owner);
       if (refusal) {
         throw new Blocked(
           { status: 'False', reason: refusal.reason, message: refusalMessage(refusal, name) },
           undefined,
         );
       }
-      this.verified.set(reconcile.key, { identity, at: now });
+      this.verified.set(reconcile.key, { identity, at: now, ...(password === undefined ? {} : { password }) });
     }
     reconcile.dataStore = connection;
+    if (password !== undefined) reconcile.dataStorePassword = password;
     return {
       condition: {
         status: 'True',
@@ -88,6 +98,18 @@ export class DataStorePhase implements Phase {
         message: `tenant user ${username} may use schema ${schema} on DataStore ${name}, and nothing else`,
       },
     } as const;
+  }
+
+  /**
+   * The tenant's SQL password: the one in `<tcp>-datastore-config` while usable, else a new one (missing or
+   * corrupted), which ensureTenant sets on the server and the secrets phase writes back.
+   */
+  private async storedPassword(reconcile: TenantReconcile): Promise<string> {
+    const secret = await readObject<V1Secret>(this.deps.client, builtinResources.secret, {
+      namespace: reconcile.namespace,
+      name: objectNames(reconcile.name).datastoreConfigSecret,
+    });
+    return keepOrGeneratePassword(secret && decodeSecretData(secret).DB_PASSWORD);
   }
 }
 

@@ -78,6 +78,7 @@ export class TenantReconcile {
   private serviceEndpoint?: { service: V1Service; address: string; port: number };
   private tenantContext?: TenantContext;
   private templateChecksum?: string;
+  private password?: string;
 
   constructor(key: string, tcp: TenantControlPlane) {
     this.key = key;
@@ -95,6 +96,13 @@ export class TenantReconcile {
   }
   set dataStore(connection: DataStoreConnection) {
     this.connection = connection;
+  }
+  /** The tenant user's password on a SQL DataStore (kept in `<tcp>-datastore-config`). */
+  get dataStorePassword(): string {
+    return required(this.password, 'dataStorePassword', 'datastore');
+  }
+  set dataStorePassword(password: string) {
+    this.password = password;
   }
   get endpoint(): { service: V1Service; address: string; port: number } {
     return required(this.serviceEndpoint, 'endpoint', 'service');

@@ -10,10 +10,11 @@ import {
 } from '../../controller/apply.ts';
 import { builtinResources, resourcePath } from '../../controller/kube-client.ts';
 import { decodeSecretData } from '../../controller/secret-data.ts';
+import type { CertificateAndKey } from '../../pki/certificates.ts';
 import type { TenantContext } from '../context.ts';
 import { ANNOTATION_ROTATE, LABEL_TENANT, objectNames, ownedLabels } from '../names.ts';
 import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '../steps/certificates.ts';
-import { desiredDatastoreSecrets } from '../steps/datastore.ts';
+import { desiredDatastoreSecrets, type TenantCredentials } from '../steps/datastore.ts';
 import { desiredKonnectivitySecrets } from '../steps/konnectivity.ts';
 import { desiredKubeconfigSecrets } from '../steps/kubeconfigs.ts';
 import { konnectivitySecretNames, konnectivityStatus, reconcileEgressConfigMap } from './konnectivity.ts';
@@ -68,7 +69,11 @@ export class SecretsPhase implements Phase {
     const context = contextOf(reconcile, this.deps);
     reconcile.context = context;
     const rotate = tcp.metadata.annotations?.[ANNOTATION_ROTATE] !== undefined;
-    const contextChecksum = checksum([context, reconcile.spec.dataStoreUsername]);
+    // A SQL password the datastore phase replaced (missing or corrupted) must be written even if the Secret's
+    // checksum annotation was left as it was.
+    const connection = reconcile.dataStore;
+    const sql = connection.kind === 'etcd' ? [] : [reconcile.dataStorePassword, connection.caCertificatePem];
+    const contextChecksum = checksum([context, reconcile.spec.dataStoreUsername, ...sql]);
     let converged = this.converged.get(reconcile.key);
     const freshness = converged && this.freshness(converged, contextChecksum, context);
     let requeueAfterMs = RENEWAL_CHECK_MS;
@@ -138,7 +143,7 @@ export class SecretsPhase implements Phase {
       context.konnectivity ? desiredKonnectivitySecrets(context, ca, existing, options) : [],
       desiredDatastoreSecrets({
         context,
-        datastoreCa: reconcile.dataStore.ca,
+        credentials: tenantCredentials(reconcile, ca),
         username: reconcile.spec.dataStoreUsername,
         existing,
         options,
@@ -227,10 +232,22 @@ function contextOf(reconcile: TenantReconcile, deps: PipelineDependencies): Tena
     podCidr: network.podCidrs[0] ?? network.podCidr,
     admissionControllers: spec.kubernetes.admissionControllers,
     kubeletPreferredAddressTypes: spec.kubernetes.kubelet.preferredAddressTypes,
-    datastore: { endpoints: reconcile.dataStore.endpoints, schema: spec.dataStoreSchema },
+    datastore: {
+      driver: reconcile.dataStore.kind,
+      endpoints: reconcile.dataStore.endpoints,
+      schema: spec.dataStoreSchema,
+    },
     keyAlgorithm: deps.keyAlgorithm,
     ...(spec.addons?.konnectivity ? { konnectivity: spec.addons.konnectivity.server } : {}),
   };
+}
+
+/** How the tenant authenticates to its DataStore: a certificate from the etcd CA, or its SQL password (kine). */
+function tenantCredentials(reconcile: TenantReconcile, tenantCa: CertificateAndKey): TenantCredentials {
+  const connection = reconcile.dataStore;
+  if (connection.kind === 'etcd') return { kind: 'etcd', datastoreCa: connection.ca };
+  const { kind, caCertificatePem } = connection;
+  return { kind, caCertificatePem, password: reconcile.dataStorePassword, tenantCa };
 }
 
 /** `status.addons.konnectivity`: enabled, the server's certificate and kubeconfig, the egress ConfigMap. */

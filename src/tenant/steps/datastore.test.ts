@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { sampleContext } from '../../../test/support/tenant-context.ts';
 import { createCertificateAuthority } from '../../pki/certificates.ts';
-import { desiredDatastoreSecrets } from './datastore.ts';
+import { desiredDatastoreSecrets, KINE_COMMON_NAME } from './datastore.ts';
 
 test('the datastore config Secret lists each endpoint with one https scheme, also one written with a scheme', async () => {
   const context = sampleContext({
-    datastore: { endpoints: ['etcd-0:2379', 'https://etcd-1:2379'], schema: 'tenants_acme' },
+    datastore: { driver: 'etcd', endpoints: ['etcd-0:2379', 'https://etcd-1:2379'], schema: 'tenants_acme' },
   });
   const secrets = await desiredDatastoreSecrets({
     context,
-    datastoreCa: await createCertificateAuthority('etcd-ca', { validityDays: 10 }),
+    credentials: { kind: 'etcd', datastoreCa: await createCertificateAuthority('etcd-ca', { validityDays: 10 }) },
     username: 'tenants_acme',
     existing: new Map(),
     options: { rotate: false },
@@ -18,4 +19,39 @@ test('the datastore config Secret lists each endpoint with one https scheme, als
   const config = secrets.find((secret) => secret.name === 'acme-datastore-config')?.data;
   assert.equal(config?.DB_CONNECTION_STRING, 'https://etcd-0:2379,https://etcd-1:2379');
   assert.equal(config?.DB_SCHEMA, 'tenants_acme');
+});
+
+test("a SQL tenant gets the server CA, kine's certificate and its password with upstream DB_* keys", async () => {
+  const context = sampleContext({
+    datastore: { driver: 'PostgreSQL', endpoints: ['pg-0:5432', 'pg-1:5432'], schema: 'acme_db' },
+  });
+  const tenantCa = await createCertificateAuthority('acme-ca', { validityDays: 10 });
+  const input = {
+    context,
+    credentials: { kind: 'PostgreSQL', caCertificatePem: 'SERVER CA', password: 'p'.repeat(32), tenantCa },
+    username: 'acme_user',
+    options: { rotate: false },
+  } as const;
+  const secrets = await desiredDatastoreSecrets({ ...input, existing: new Map() });
+  const [certificate, config] = secrets;
+  assert.deepEqual(
+    secrets.map(({ name }) => name),
+    ['acme-datastore-certificate', 'acme-datastore-config'],
+  );
+  assert.deepEqual(config?.data, {
+    DB_CONNECTION_STRING: 'pg-0:5432',
+    DB_SCHEMA: 'acme_db',
+    DB_USER: 'acme_user',
+    DB_PASSWORD: 'p'.repeat(32),
+  });
+  assert.equal(certificate?.data['ca.crt'], 'SERVER CA');
+  // kine serves on loopback with it and the API server presents it: both verified against the tenant CA.
+  const kine = new X509Certificate(certificate?.data['server.crt'] ?? '');
+  assert.ok(kine.verify(new X509Certificate(tenantCa.certificatePem).publicKey));
+  assert.equal(kine.subject, `CN=${KINE_COMMON_NAME}`);
+  assert.ok(kine.checkIP('127.0.0.1'));
+  assert.deepEqual(kine.keyUsage, ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
+  // Kept on the next pass.
+  const again = await desiredDatastoreSecrets({ ...input, existing: new Map(secrets.map((s) => [s.name, s.data])) });
+  assert.equal(again[0]?.data['server.crt'], certificate?.data['server.crt']);
 });

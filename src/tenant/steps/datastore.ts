@@ -1,3 +1,4 @@
+import type { SqlDriverName } from '../../datastore/sql/resolve.ts';
 import type { CertificateAndKey } from '../../pki/certificates.ts';
 import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
@@ -10,30 +11,48 @@ import {
   type SecretText,
 } from './certificates.ts';
 
+/** How the tenant authenticates to its DataStore. */
+export type TenantCredentials =
+  /** etcd: a client certificate signed by the DataStore's CA (certificate and key); its CN is the user. */
+  | { kind: 'etcd'; datastoreCa: CertificateAndKey }
+  /** PostgreSQL, MySQL: the tenant user's password; the server is verified with the DataStore's CA certificate. */
+  | {
+      kind: SqlDriverName;
+      caCertificatePem: string;
+      password: string;
+      /** Signs kine's certificate: kine's serving one, and the API server's client one towards kine. */
+      tenantCa: CertificateAndKey;
+    };
+
 export interface DatastoreSecretsInput {
   context: TenantContext;
-  /** The DataStore's CA (certificate and key): tenant client certificates are signed with it. */
-  datastoreCa: CertificateAndKey;
-  /** The etcd user; etcd takes it from the client certificate's common name. */
+  credentials: TenantCredentials;
+  /** The tenant's datastore user. */
   username: string;
   existing: ReadonlyMap<string, SecretText>;
   options: PkiOptions;
 }
 
 /**
- * The tenant's datastore credentials: a client certificate whose CN is its etcd user (keys named as upstream:
- * ca.crt, server.crt, server.key), and the connection settings (DB_* keys, as upstream).
+ * The tenant's datastore credentials and connection settings (DB_* keys, as upstream). etcd: a client certificate
+ * whose CN is its etcd user (keys named as upstream: ca.crt, server.crt, server.key). SQL: the server's CA
+ * (`ca.crt`, for kine to verify the server), kine's certificate (server.crt, server.key) and the user's password.
  */
 export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Promise<DesiredSecret[]> {
-  const { context, datastoreCa, username, existing, options } = input;
+  const { context, credentials, username, existing, options } = input;
   const names = objectNames(context.name);
-  const stored = existing.get(names.datastoreCertificateSecret);
-  const client = await keepOrIssue(
-    stored && { certificatePem: stored['server.crt'] ?? '', privateKeyPem: stored['server.key'] ?? '' },
-    datastoreCa,
+  const sql = credentials.kind !== 'etcd';
+  const certificate = await keepOrIssue(
+    certificateIn(existing.get(names.datastoreCertificateSecret)),
+    sql ? credentials.tenantCa : credentials.datastoreCa,
     {
-      commonName: username,
-      usages: ['clientAuth'],
+      ...(sql
+        ? {
+            commonName: KINE_COMMON_NAME,
+            subjectAltNames: ['127.0.0.1', 'localhost'],
+            usages: ['serverAuth', 'clientAuth'],
+          }
+        : { commonName: username, usages: ['clientAuth'] }),
       validityDays: LEAF_VALIDITY_DAYS,
       keyAlgorithm: context.keyAlgorithm,
     },
@@ -44,21 +63,31 @@ export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Pro
       name: names.datastoreCertificateSecret,
       component: 'datastore-certificate',
       data: {
-        'ca.crt': datastoreCa.certificatePem,
-        'server.crt': client.certificatePem,
-        'server.key': client.privateKeyPem,
+        'ca.crt': sql ? credentials.caCertificatePem : credentials.datastoreCa.certificatePem,
+        'server.crt': certificate.certificatePem,
+        'server.key': certificate.privateKeyPem,
       },
     },
     {
       name: names.datastoreConfigSecret,
       component: 'datastore-config',
       data: {
-        DB_CONNECTION_STRING: context.datastore.endpoints.map(etcdClientUrl).join(','),
+        // SQL: host:port, as upstream (kine's endpoint URL is built from it); one primary, so the first.
+        DB_CONNECTION_STRING: sql
+          ? (context.datastore.endpoints[0] ?? '')
+          : context.datastore.endpoints.map(etcdClientUrl).join(','),
         DB_SCHEMA: context.datastore.schema,
         DB_USER: username,
         // etcd tenants authenticate by certificate only.
-        DB_PASSWORD: '',
+        DB_PASSWORD: sql ? credentials.password : '',
       },
     },
   ];
+}
+
+/** The common name of kine's certificate, which is also the API server's client certificate towards kine. */
+export const KINE_COMMON_NAME = 'kube-apiserver-kine';
+
+function certificateIn(stored: SecretText | undefined): CertificateAndKey | undefined {
+  return stored && { certificatePem: stored['server.crt'] ?? '', privateKeyPem: stored['server.key'] ?? '' };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultedDeployment, sampleContext } from '../../../test/support/tenant-context.ts';
+import { KINE_VERSION } from '../../toolchain/versions.ts';
 import { apiServerFlags, desiredDeployment, mergeArgs } from './deployment.ts';
 
 test('managed flags win over extraArgs; other extra flags, bare or with values, are kept', () => {
@@ -27,7 +28,7 @@ test('the API server is confined to the tenant prefix and trusts the tenant CA',
 
 test('etcd servers get one https scheme, also from an endpoint the user wrote with one', () => {
   const endpoints = ['etcd-0:2379', 'https://etcd-1:2379', 'HTTPS://[fd00::2]:2379/'];
-  const flags = apiServerFlags(sampleContext({ datastore: { endpoints, schema: 'tenants_acme' } }));
+  const flags = apiServerFlags(sampleContext({ datastore: { driver: 'etcd', endpoints, schema: 'tenants_acme' } }));
   assert.equal(flags['etcd-servers'], 'https://etcd-0:2379,https://etcd-1:2379,https://[fd00::2]:2379');
 });
 
@@ -172,4 +173,61 @@ test('the API server keeps serving 5 s after SIGTERM (readyz failing) unless ext
   assert.ok(own.includes('--v=2'));
   const pod = desiredDeployment({ context: sampleContext(), podTemplateChecksum: 'x' }).spec?.template.spec;
   assert.equal(pod?.terminationGracePeriodSeconds, undefined, 'the default 30 s grace period covers the 5 s delay');
+});
+
+test('an etcd tenant has no kine container: the API server reaches etcd itself', () => {
+  const pod = desiredDeployment({ context: sampleContext(), podTemplateChecksum: 'x' }).spec?.template.spec;
+  assert.equal(
+    pod?.containers.some((container) => container.name === 'kine'),
+    false,
+  );
+  assert.equal(
+    pod?.volumes?.some((volume) => volume.name === 'kine-certificates'),
+    false,
+  );
+});
+
+test('a PostgreSQL tenant runs kine (named as upstream) on loopback over TLS, the password only from the Secret', () => {
+  const deployment = { ...defaultedDeployment(), extraArgs: { kine: ['--datastore-poll-interval=2s'] } };
+  const context = sampleContext({
+    deployment,
+    datastore: { driver: 'PostgreSQL', endpoints: ['pg.example:5432'], schema: 'acme_db' },
+  });
+  const pod = desiredDeployment({ context, podTemplateChecksum: 'x' }).spec?.template.spec;
+  const kine = pod?.containers.find((container) => container.name === 'kine');
+  assert.equal(kine?.image, `docker.io/rancher/kine:${KINE_VERSION}`);
+  assert.deepEqual(kine?.args, [
+    '--listen-address=127.0.0.1:2379',
+    '--server-cert-file=/etc/kine/server.crt',
+    '--server-key-file=/etc/kine/server.key',
+    '--trusted-ca-file=/etc/kine/tenant-ca.crt',
+    '--ca-file=/etc/kine/datastore-ca.crt',
+    '--metrics-bind-address=0',
+    '--datastore-poll-interval=2s',
+  ]);
+  assert.deepEqual(kine?.envFrom, [{ secretRef: { name: 'acme-datastore-config' } }]);
+  assert.deepEqual(kine?.env, [
+    {
+      name: 'KINE_ENDPOINT',
+      value: 'postgres://$(DB_USER):$(DB_PASSWORD)@$(DB_CONNECTION_STRING)/$(DB_SCHEMA)?sslmode=verify-full',
+    },
+  ]);
+  // kine's volume holds certificates and its key, never the tenant CA's key.
+  const volume = pod?.volumes?.find((candidate) => candidate.name === 'kine-certificates');
+  const files = volume?.projected?.sources?.flatMap((source) => source.secret?.items?.map((item) => item.path) ?? []);
+  assert.deepEqual(files, ['tenant-ca.crt', 'datastore-ca.crt', 'server.crt', 'server.key']);
+  const flags = apiServerFlags(context);
+  assert.equal(flags['etcd-servers'], 'https://127.0.0.1:2379');
+  assert.equal(flags['etcd-cafile'], '/etc/kubernetes/pki/ca.crt');
+  assert.equal(flags['etcd-certfile'], '/etc/kubernetes/pki/etcd/server.crt');
+  assert.equal(flags['etcd-prefix'], '/acme_db');
+});
+
+test('a MySQL tenant gives kine a mysql:// endpoint over tcp()', () => {
+  const context = sampleContext({ datastore: { driver: 'MySQL', endpoints: ['db:3306'], schema: 'acme_db' } });
+  const pod = desiredDeployment({ context, podTemplateChecksum: 'x' }).spec?.template.spec;
+  const kine = pod?.containers.find((container) => container.name === 'kine');
+  assert.deepEqual(kine?.env, [
+    { name: 'KINE_ENDPOINT', value: 'mysql://$(DB_USER):$(DB_PASSWORD)@tcp($(DB_CONNECTION_STRING))/$(DB_SCHEMA)' },
+  ]);
 });

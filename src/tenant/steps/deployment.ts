@@ -10,6 +10,7 @@ import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames, ownedLabels } from '../names.ts';
 import { mergeArgs } from './args.ts';
+import { kineApiServerFlags, kinePodParts } from './kine.ts';
 import { konnectivityApiServerFlags, konnectivityPodParts } from './konnectivity.ts';
 import { KUBECONFIG_DIR, PKI_DIR, type PodPaths, podPaths, SECRET_FILE_MODE } from './pod-paths.ts';
 
@@ -28,11 +29,15 @@ export function apiServerFlags(context: TenantContext, paths: PodPaths = podPath
     'client-ca-file': `${pki}/ca.crt`,
     'enable-admission-plugins': context.admissionControllers.join(','),
     'enable-bootstrap-token-auth': 'true',
-    'etcd-servers': context.datastore.endpoints.map(etcdClientUrl).join(','),
+    ...(context.datastore.driver === 'etcd'
+      ? {
+          'etcd-servers': context.datastore.endpoints.map(etcdClientUrl).join(','),
+          'etcd-cafile': `${pki}/etcd/ca.crt`,
+          'etcd-certfile': `${pki}/etcd/server.crt`,
+          'etcd-keyfile': `${pki}/etcd/server.key`,
+        }
+      : kineApiServerFlags(paths)),
     'etcd-prefix': `/${context.datastore.schema}`,
-    'etcd-cafile': `${pki}/etcd/ca.crt`,
-    'etcd-certfile': `${pki}/etcd/server.crt`,
-    'etcd-keyfile': `${pki}/etcd/server.key`,
     'kubelet-client-certificate': `${pki}/apiserver-kubelet-client.crt`,
     'kubelet-client-key': `${pki}/apiserver-kubelet-client.key`,
     'kubelet-preferred-address-types': context.kubeletPreferredAddressTypes.join(','),
@@ -255,13 +260,14 @@ function componentContainers(context: TenantContext, konnectivityMounts: V1Volum
 }
 
 /**
- * The tenant control plane: kube-apiserver, kube-controller-manager and kube-scheduler in one pod, with
- * konnectivity-server beside the API server when `spec.addons.konnectivity` is set.
+ * The tenant control plane: kube-apiserver, kube-controller-manager and kube-scheduler in one pod, with kine
+ * beside the API server for a SQL DataStore and konnectivity-server when `spec.addons.konnectivity` is set.
  */
 export function desiredDeployment({ context, podTemplateChecksum }: DeploymentInput): V1Deployment {
   const names = objectNames(context.name);
   const spec = context.deployment;
   const konnectivity = konnectivityPodParts(context);
+  const kine = kinePodParts(context);
   const selector = ownedLabels(context.name, 'deployment');
   const optional = <K extends string, V>(key: K, value: V | undefined) =>
     (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
@@ -301,6 +307,7 @@ export function desiredDeployment({ context, podTemplateChecksum }: DeploymentIn
           ...optional('initContainers', spec.additionalInitContainers),
           containers: [
             ...componentContainers(context, konnectivity.apiServerMounts),
+            ...kine.containers,
             ...konnectivity.containers,
             ...(spec.additionalContainers ?? []),
           ],
@@ -312,6 +319,7 @@ export function desiredDeployment({ context, podTemplateChecksum }: DeploymentIn
               'controller-manager.conf',
             ),
             kubeconfigVolume('scheduler-kubeconfig', names.schedulerKubeconfigSecret, 'scheduler.conf'),
+            ...kine.volumes,
             ...konnectivity.volumes,
             ...(spec.additionalVolumes ?? []),
           ],

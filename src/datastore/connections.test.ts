@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { DataStore } from '../api/v1alpha1/datastore.ts';
+import { DataStoreConnections } from './connections.ts';
+import { DataStoreConfigError } from './resolve.ts';
+
+const base64 = (text: string) => Buffer.from(text).toString('base64');
+
+function dataStore(name: string, driver: string): DataStore {
+  return {
+    apiVersion: 'kamaji.clastix.io/v1alpha1',
+    kind: 'DataStore',
+    metadata: { name, generation: 1 },
+    spec: {
+      driver,
+      endpoints: ['db.example:5432'],
+      tlsConfig: { certificateAuthority: { certificate: { content: base64('SERVER CA') } } },
+      basicAuth: { username: { content: base64('admin') }, password: { content: base64('secret') } },
+    },
+  } as DataStore;
+}
+
+test('PostgreSQL and MySQL DataStores get their SQL driver, with the server CA and no CA key', async () => {
+  const connections = new DataStoreConnections(async () => undefined);
+  try {
+    for (const driver of ['PostgreSQL', 'MySQL'] as const) {
+      const connection = await connections.connectionFor(dataStore(driver.toLowerCase(), driver));
+      assert.equal(connection.kind, driver);
+      assert.equal(connection.caCertificatePem, 'SERVER CA');
+      assert.deepEqual(connection.endpoints, ['db.example:5432']);
+      assert.equal('ca' in connection, false);
+    }
+  } finally {
+    connections.closeAll();
+  }
+});
+
+test('a SQL DataStore without its CA is refused naming the field; an unsupported driver names spec.driver', async () => {
+  const connections = new DataStoreConnections(async () => undefined);
+  const withoutCa = dataStore('no-ca', 'PostgreSQL');
+  delete withoutCa.spec.tlsConfig;
+  await assert.rejects(
+    connections.connectionFor(withoutCa),
+    (error) =>
+      error instanceof DataStoreConfigError && error.field === 'spec.tlsConfig.certificateAuthority.certificate',
+  );
+  await assert.rejects(
+    connections.connectionFor(dataStore('nats', 'NATS')),
+    (error) => error instanceof DataStoreConfigError && error.field === 'spec.driver' && /NATS/.test(error.message),
+  );
+});
