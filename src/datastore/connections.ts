@@ -1,11 +1,13 @@
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import type { CertificateAndKey } from '../pki/certificates.ts';
 import type { DatastoreDriver } from './driver.ts';
+import type { EtcdConnection } from './etcd/connection.ts';
 import { EtcdDriver } from './etcd/driver.ts';
 import { type DatastoreObserver, instrumentDriver } from './instrumented.ts';
 import { mysqlDriver } from './mysql/driver.ts';
 import { postgresDriver } from './postgresql/driver.ts';
 import { DataStoreConfigError, resolveEtcdDataStore, type SecretReader } from './resolve.ts';
+import type { SqlConnection } from './sql/connection.ts';
 import { resolveSqlDataStore, SQL_DRIVERS, type SqlDriverName } from './sql/resolve.ts';
 
 interface OpenConnection {
@@ -69,18 +71,16 @@ export class DataStoreConnections {
     const { spec } = dataStore;
     const instrumented = (driver: DatastoreDriver) =>
       this.observe ? instrumentDriver(driver, spec.driver, this.observe) : driver;
-    if (spec.driver === 'etcd') {
-      const { root, ca } = await resolveEtcdDataStore(name, spec, this.readSecret);
-      return { kind: 'etcd', driver: instrumented(new EtcdDriver(root)), ca, endpoints: spec.endpoints };
+    const resolved = await resolveDataStore(name, spec, this.readSecret);
+    if (resolved.kind === 'etcd') {
+      return {
+        kind: 'etcd',
+        driver: instrumented(new EtcdDriver(resolved.root)),
+        ca: resolved.ca,
+        endpoints: spec.endpoints,
+      };
     }
-    if (!SQL_DRIVERS.some((driver) => driver === spec.driver)) {
-      throw new DataStoreConfigError(
-        name,
-        'spec.driver',
-        `${spec.driver} is not supported yet (supported: etcd, ${SQL_DRIVERS.join(', ')}): use one of those`,
-      );
-    }
-    const { driver: kind, connection } = await resolveSqlDataStore(name, spec, this.readSecret);
+    const { kind, connection } = resolved;
     const driver = kind === 'PostgreSQL' ? postgresDriver(connection) : mysqlDriver(connection);
     return {
       kind,
@@ -116,4 +116,30 @@ export class DataStoreConnections {
 
 function close(connection: Promise<DataStoreConnection> | undefined): void {
   void connection?.then((open) => open.driver.close()).catch(() => undefined);
+}
+
+export type ResolvedDataStore =
+  | { kind: 'etcd'; root: EtcdConnection; ca: CertificateAndKey }
+  | { kind: SqlDriverName; connection: SqlConnection };
+
+/**
+ * A DataStore's connection settings, resolved as its driver needs them (its Secrets read); a DataStoreConfigError
+ * names the field at fault. The admission webhook resolves through here too, so it refuses exactly what the
+ * operator could not use.
+ */
+export async function resolveDataStore(
+  name: string,
+  spec: DataStore['spec'],
+  readSecret: SecretReader,
+): Promise<ResolvedDataStore> {
+  if (spec.driver === 'etcd') return { kind: 'etcd', ...(await resolveEtcdDataStore(name, spec, readSecret)) };
+  if (!SQL_DRIVERS.some((driver) => driver === spec.driver)) {
+    throw new DataStoreConfigError(
+      name,
+      'spec.driver',
+      `${spec.driver} is not supported yet (supported: etcd, ${SQL_DRIVERS.join(', ')}): use one of those`,
+    );
+  }
+  const { driver, connection } = await resolveSqlDataStore(name, spec, readSecret);
+  return { kind: driver, connection };
 }

@@ -299,12 +299,14 @@ describe('DataStore validation', () => {
     );
   });
 
-  test('refuses a driver the operator cannot use', async () => {
-    const bad = dataStore('d', { driver: 'MySQL' });
+  test('refuses a driver the operator cannot use; accepts the SQL drivers the operator resolves', async () => {
+    const bad = dataStore('d', { driver: 'NATS' });
     assert.match(
       refusal(await reviewDataStore(request('CREATE', bad), context())),
-      /^spec\.driver: driver MySQL is not supported yet; use etcd$/,
+      /^spec\.driver: NATS is not supported yet \(supported: etcd, PostgreSQL, MySQL\): use one of those$/,
     );
+    const sql = dataStore('d', { driver: 'MySQL' });
+    assert.equal((await reviewDataStore(request('CREATE', sql), context())).allowed, true);
   });
 
   test('refuses DELETE while a tenant stores data in it, naming them', async () => {

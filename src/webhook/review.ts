@@ -10,8 +10,9 @@ import {
   validateDataStoreSpec,
   validateTenantControlPlaneSpec,
 } from '../api/v1alpha1/validation.ts';
+import { resolveDataStore } from '../datastore/connections.ts';
 import type { IdentityField } from '../datastore/driver.ts';
-import { DataStoreConfigError, resolveEtcdDataStore, type SecretReader } from '../datastore/resolve.ts';
+import { DataStoreConfigError, type SecretReader } from '../datastore/resolve.ts';
 import { inUseMessage, tenantsUsing } from '../manager/datastore-reconciler.ts';
 import { NO_DATASTORE_MESSAGE } from '../tenant/phases/claim.ts';
 import { dataStoreNotFoundMessage, refusalMessage } from '../tenant/phases/datastore.ts';
@@ -132,7 +133,7 @@ export function defaultTenantControlPlane(
 export async function dataStoreProblems(dataStore: DataStore, readSecret: SecretReader): Promise<FieldProblem[]> {
   const problems = validateDataStoreSpec(dataStore.spec);
   try {
-    await resolveEtcdDataStore(dataStore.metadata.name ?? '', dataStore.spec, readSecret);
+    await resolveDataStore(dataStore.metadata.name ?? '', dataStore.spec, readSecret);
   } catch (error) {
     if (!(error instanceof DataStoreConfigError)) throw error;
     problems.push({ field: error.field, message: error.problem });
