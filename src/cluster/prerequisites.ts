@@ -45,10 +45,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
  * node and `kamaji up`, whose PostgreSQL and MariaDB the SQL DataStore drivers are proven against), and git, which
  * `go` falls back to for a module the proxy does not serve (`direct`).
  */
-export const TEST_PREREQUISITES: readonly Prerequisite[] = [
-  ...PREREQUISITES,
-  { path: '/usr/bin/git', package: 'git' },
-];
+export const TEST_PREREQUISITES: readonly Prerequisite[] = [...PREREQUISITES, { path: '/usr/bin/git', package: 'git' }];
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
