@@ -5,6 +5,8 @@ import { KubeClient } from '../controller/kube-client.ts';
 import { Supervisor, tailFile } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { ADMIN_NODE_COMPONENTS, startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
+import { listAdminNodes } from './admin-nodes.ts';
+import { addAdminNode } from './admin-nodes-owner.ts';
 import {
   claimDefaultDatastore,
   DEFAULT_DATASTORE_NAME,
@@ -65,9 +67,11 @@ export interface UpOptions {
   workers: number;
   /** The driver of the DataStore named `default`. */
   datastore: LocalDriver;
+  /** Nodes of the admin cluster, the first (kubeadm init) included; the others join it (docs/admin-nodes.md). */
+  adminNodes: number;
 }
 
-export const DEFAULT_UP_OPTIONS: UpOptions = { workers: DEFAULT_WORKERS, datastore: 'etcd' };
+export const DEFAULT_UP_OPTIONS: UpOptions = { workers: DEFAULT_WORKERS, datastore: 'etcd', adminNodes: 1 };
 
 /** What the owner process runs with after `node bin/kamaji.js`. */
 export function ownerArguments(layout: StateLayout, options: UpOptions = DEFAULT_UP_OPTIONS): string[] {
@@ -77,6 +81,7 @@ export function ownerArguments(layout: StateLayout, options: UpOptions = DEFAULT
     `--state-dir=${layout.root}`,
     `--workers=${options.workers}`,
     `--datastore=${options.datastore}`,
+    `--admin-nodes=${options.adminNodes}`,
   ];
 }
 
@@ -201,7 +206,10 @@ export async function bringUp(
         run: async () => {
           if (!box) throw new Error('the admin node box is not up');
           await claimDefaultDatastore(layout, options.datastore);
-          for (const record of await listDatastores(layout)) dataStores.push(await ensureDatastore(box, record));
+          const started = box;
+          dataStores.push(
+            ...(await Promise.all((await listDatastores(layout)).map((record) => ensureDatastore(started, record)))),
+          );
         },
       },
       {
@@ -235,6 +243,16 @@ export async function bringUp(
             tenantControlPlaneManifest(DEMO_TENANT.name, DEMO_TENANT.namespace, DEMO_TENANT.nodePort),
           );
           await waitForTenantReady(client, DEMO_TENANT.namespace, DEMO_TENANT.name, TENANT_READY_TIMEOUT_MS);
+        },
+      },
+      {
+        name: `${options.adminNodes} admin node(s) Ready (kubeadm join for each after the first)`,
+        logs: [],
+        run: async () => {
+          // Nodes added before a `down` were resumed with the first; only the missing ones join.
+          for (let nodes = (await listAdminNodes(layout)).length + 1; nodes < options.adminNodes; nodes += 1) {
+            await addAdminNode(layout, {}, indent(report));
+          }
         },
       },
       {
