@@ -65,13 +65,13 @@ export function hostKubeconfigPath(layout: StateLayout): string {
 export interface UpOptions {
   /** Workers the demo tenant gets. */
   workers: number;
-  /** The driver of the DataStore named `default`. */
-  datastore: LocalDriver;
+  /** The driver of the DataStore named `default`; unset: the one an earlier `up` chose, else etcd. */
+  datastore?: LocalDriver;
   /** Nodes of the admin cluster, the first (kubeadm init) included; the others join it (docs/admin-nodes.md). */
   adminNodes: number;
 }
 
-export const DEFAULT_UP_OPTIONS: UpOptions = { workers: DEFAULT_WORKERS, datastore: 'etcd', adminNodes: 1 };
+export const DEFAULT_UP_OPTIONS: UpOptions = { workers: DEFAULT_WORKERS, adminNodes: 1 };
 
 /** What the owner process runs with after `node bin/kamaji.js`. */
 export function ownerArguments(layout: StateLayout, options: UpOptions = DEFAULT_UP_OPTIONS): string[] {
@@ -80,8 +80,8 @@ export function ownerArguments(layout: StateLayout, options: UpOptions = DEFAULT
     '--foreground',
     `--state-dir=${layout.root}`,
     `--workers=${options.workers}`,
-    `--datastore=${options.datastore}`,
     `--admin-nodes=${options.adminNodes}`,
+    ...(options.datastore ? [`--datastore=${options.datastore}`] : []),
   ];
 }
 
@@ -152,7 +152,7 @@ async function runSteps(steps: readonly Step[], report: (line: string) => void):
 
 /**
  * The whole main job, run by the owner process that then stays to supervise: the admin node (kubeadm, containerd,
- * kubelet, kube-proxy), the DataStore `default` (etcd, PostgreSQL or MariaDB, `options.datastore`), Kamaji's CRDs, the manager as pods installed with the chart
+ * kubelet, kube-proxy), the DataStore `default` (etcd, PostgreSQL, MariaDB: `options.datastore`), Kamaji's CRDs, the manager as pods installed with the chart
  * (as on any cluster), and a demo tenant, Ready.
  */
 export async function bringUp(
@@ -161,7 +161,6 @@ export async function bringUp(
   options: UpOptions = DEFAULT_UP_OPTIONS,
 ): Promise<UpSummary> {
   const { workers } = options;
-  const server = serverFor(options.datastore);
   const supervisor = new Supervisor();
   const layout = stateLayout(stateDir);
   await recordProcess(layout, OWNER_PROCESS, process.pid);
@@ -201,11 +200,12 @@ export async function bringUp(
       { name: 'admin node Ready', logs: nodeLogs, run: () => waitForNodeReady(layout) },
       {
         // The ones `kamaji datastore add` added before a `down` start again too.
-        name: `DataStore ${DEFAULT_DATASTORE_NAME}: ${server.description}, and any added ones`,
+        name: `DataStore ${DEFAULT_DATASTORE_NAME} and any added ones (TLS, authentication on)`,
         logs: [logFile(layout, datastoreProcess(DEFAULT_DATASTORE_NAME))],
         run: async () => {
           if (!box) throw new Error('the admin node box is not up');
-          await claimDefaultDatastore(layout, options.datastore);
+          const record = await claimDefaultDatastore(layout, options.datastore);
+          report(`  ${DEFAULT_DATASTORE_NAME}: ${serverFor(record.driver).description}`);
           const started = box;
           dataStores.push(
             ...(await Promise.all((await listDatastores(layout)).map((record) => ensureDatastore(started, record)))),

@@ -13,14 +13,14 @@ const up: Command = {
   options: {
     ...stateDirOption,
     workers: { type: 'string', default: '1' },
-    datastore: { type: 'string', default: 'etcd' },
+    datastore: { type: 'string' },
     'admin-nodes': { type: 'string', default: '1' },
     foreground: { type: 'boolean', default: false },
   },
   optionHelp: {
     ...stateDirHelp,
     workers: 'local workers the demo tenant gets (default 1; 0 for none)',
-    datastore: `the server behind the DataStore "default" (${LOCAL_DRIVERS.join(', ')}; default etcd)`,
+    datastore: `the server behind the DataStore "default" (${LOCAL_DRIVERS.join(', ')}; default etcd, or the one the state dir has)`,
     'admin-nodes': 'nodes of the admin cluster, the first included (default 1); "kamaji node add" adds more later',
     foreground: 'run as the supervising owner process instead of starting one',
   },
@@ -37,7 +37,8 @@ const up: Command = {
         `--admin-nodes ${String(values['admin-nodes'])}: give a whole number from 1 to ${MAX_ADMIN_NODES + 1}`,
       );
     }
-    const options = { workers, adminNodes, datastore: localDriver(values.datastore, '--datastore') };
+    const datastore = values.datastore === undefined ? undefined : localDriver(values.datastore, '--datastore');
+    const options = { workers, adminNodes, datastore };
     const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, ownerProcesses } = await import('../../cluster/up.ts');
     const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
     if (values.foreground) {
