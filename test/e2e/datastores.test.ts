@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { V1Pod, V1Secret } from '@kubernetes/client-node';
@@ -117,6 +117,8 @@ describe('local datastores: up --datastore postgresql, datastore add mysql', { s
 
   before(async () => {
     workDir = await mkdtemp('/tmp/kamaji-datastores-e2e-');
+    // The postgres and mysql OS users must reach their directories in the state dir below it (mkdtemp makes 0700).
+    await chmod(workDir, 0o711);
     layout = stateLayout(join(workDir, 'state'));
     await requireHostPackages();
     kubectlPath = (await ensureComponent('kubectl')).path;
