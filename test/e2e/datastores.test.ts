@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
@@ -18,16 +18,16 @@ import { HTTP_ECHO_IMAGE } from '../../src/cluster/image-references.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, recordedPid } from '../../src/cluster/pid-files.ts';
-import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
+import type { StateLayout } from '../../src/cluster/state.ts';
 import { DEMO_TENANT, hostKubeconfigPath } from '../../src/cluster/up.ts';
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import { withConnection } from '../../src/datastore/mysql/connection.ts';
 import { withClient } from '../../src/datastore/postgresql/connection.ts';
 import type { SqlConnection } from '../../src/datastore/sql/connection.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
-import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
-import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { useKamajiInstance } from '../support/kamaji-instance.ts';
+import { NEEDS_ROOT } from '../support/needs-root.ts';
 
 const MYSQL_TENANT = { name: 'on-mysql', namespace: 'default', nodePort: 31446, dataStore: 'my' } as const;
 const KEPT = { name: 'kept', marker: `written-${Date.now()}` } as const;
@@ -50,6 +50,7 @@ function pods(): V1Pod[] {
 }
 
 describe('local datastores: up --datastore postgresql, datastore add mysql', { skip: NEEDS_ROOT }, () => {
+  const instance = useKamajiInstance('datastores');
   let workDir = '';
   let layout: StateLayout;
   let kubectlPath = '';
@@ -115,24 +116,8 @@ describe('local datastores: up --datastore postgresql, datastore add mysql', { s
     assert.match(await kubectl(kubeconfig, ['logs', 'says']), /no-such-port/, 'kubectl logs');
   }
 
-  before(async () => {
-    workDir = await mkdtemp('/tmp/kamaji-datastores-e2e-');
-    // The postgres and mysql OS users must reach their directories in the state dir below it (mkdtemp makes 0700).
-    await chmod(workDir, 0o711);
-    layout = stateLayout(join(workDir, 'state'));
-    await requireHostPackages();
-    kubectlPath = (await ensureComponent('kubectl')).path;
-  });
-
-  after(async () => {
-    if (existsSync(layout.root)) {
-      const holder = await recordedPid(layout, 'mount-holder');
-      const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
-      if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
-      const left = [...processesOfInstance(layout, holder), ...processesMentioning(layout.root)].filter(isAlive);
-      assert.deepEqual(left, [], 'no process of the instance (datastore servers included) outlives down --purge');
-    }
-    await rm(workDir, { recursive: true, force: true });
+  before(() => {
+    ({ workDir, layout, kubectlPath } = instance());
   });
 
   test('up --datastore postgresql: the demo tenant Ready on PostgreSQL with a kine container, a pod runs on its worker', {
@@ -262,5 +247,19 @@ describe('local datastores: up --datastore postgresql, datastore add mysql', { s
       client.query('SELECT COUNT(*) AS n FROM kine WHERE name = $1', [`/${schema}/configmaps/default/${KEPT.name}`]),
     );
     assert.ok(Number(rows.rows[0]?.n) >= 1, `kine holds /${schema}/configmaps/default/${KEPT.name}`);
+  });
+
+  test('down --purge stops every datastore server with the rest of the instance and removes the state dir', {
+    timeout: 120_000,
+  }, async () => {
+    requireUp();
+    const holder = await recordedPid(layout, 'mount-holder');
+    const server = await recordedPid(layout, datastoreProcess('default'));
+    assert.ok(server, 'the PostgreSQL server runs before down');
+    const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
+    assert.equal(down.code, 0, printed(down));
+    const left = [...processesOfInstance(layout, holder), ...processesMentioning(layout.root), server].filter(isAlive);
+    assert.deepEqual(left, [], 'no process of the instance, datastore servers included, outlives down --purge');
+    assert.ok(!existsSync(layout.root));
   });
 });
