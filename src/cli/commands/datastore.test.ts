@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
+import { kamaji } from '../../../test/support/kamaji-cli.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'kamaji.js');
 const asRoot = process.getuid?.() === 0;
-
-async function kamaji(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 test('an unknown driver is refused naming the choices, by up and by datastore add', { skip: !asRoot }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'kamaji-cli-'));
