@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import type { V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { runCommand } from '../../src/cluster/command.ts';
@@ -25,6 +25,7 @@ import { withConnection } from '../../src/datastore/mysql/connection.ts';
 import { withClient } from '../../src/datastore/postgresql/connection.ts';
 import type { SqlConnection } from '../../src/datastore/sql/connection.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
+import { waitFor } from '../../src/util/wait.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
 import { useKamajiInstance } from '../support/kamaji-instance.ts';
 import { NEEDS_ROOT } from '../support/needs-root.ts';
@@ -80,6 +81,17 @@ describe('local datastores: up --datastore postgresql, datastore add mysql', { s
     );
   }
 
+  /** The admin cluster's Nodes that are Ready. */
+  async function adminNodeNames(): Promise<string[]> {
+    const { items } = await adminJson<{ items: V1Node[] }>('get', 'nodes');
+    const ready = (node: V1Node) =>
+      node.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True');
+    return items
+      .filter(ready)
+      .map((node) => node.metadata?.name ?? '')
+      .sort();
+  }
+
   /** The containers of the tenant's control-plane pod. */
   async function controlPlaneContainers(name: string): Promise<string[]> {
     const { items } = await adminJson<{ items: V1Pod[] }>('get', 'pods', '-l', `kamaji.clastix.io/name=${name}`);
@@ -120,12 +132,19 @@ describe('local datastores: up --datastore postgresql, datastore add mysql', { s
     ({ workDir, layout, kubectlPath } = instance());
   });
 
-  test('up --datastore postgresql: the demo tenant Ready on PostgreSQL with a kine container, a pod runs on its worker', {
+  test('up --datastore postgresql --admin-nodes 2: the demo tenant Ready on PostgreSQL with a kine container, a pod runs on its worker', {
     timeout: 900_000,
   }, async () => {
-    const up = await kamaji('up', `--state-dir=${layout.root}`, '--datastore=postgresql', '--workers=1');
+    const up = await kamaji(
+      'up',
+      `--state-dir=${layout.root}`,
+      '--datastore=postgresql',
+      '--workers=1',
+      '--admin-nodes=2',
+    );
     assert.equal(up.code, 0, printed(up));
     upSucceeded = true;
+    assert.deepEqual(await adminNodeNames(), ['kamaji-admin', 'kamaji-admin-2'], 'the second admin node joined');
     const dataStore = await adminJson<DataStore>('get', 'datastore', 'default');
     assert.equal(dataStore.spec.driver, 'PostgreSQL');
     assert.deepEqual(dataStore.spec.endpoints, [`${layout.network.nodeAddress}:5432`]);
@@ -215,7 +234,7 @@ describe('local datastores: up --datastore postgresql, datastore add mysql', { s
     assert.doesNotMatch(secrets, /my-datastore-credentials/);
   });
 
-  test('down, then up without --datastore: the PostgreSQL server starts again with the data, the demo tenant Ready', {
+  test('down, then up without --datastore: the PostgreSQL server starts again with the data, the demo tenant Ready, the admin nodes back', {
     timeout: 600_000,
   }, async () => {
     requireUp();
@@ -223,9 +242,14 @@ describe('local datastores: up --datastore postgresql, datastore add mysql', { s
     const down = await kamaji('down', `--state-dir=${layout.root}`);
     assert.equal(down.code, 0, printed(down));
     assert.ok(before !== undefined && !isAlive(before), 'down stopped the PostgreSQL server');
-    const up = await kamaji('up', `--state-dir=${layout.root}`, '--workers=1');
+    const up = await kamaji('up', `--state-dir=${layout.root}`, '--workers=1', '--admin-nodes=2');
     assert.equal(up.code, 0, printed(up));
     assert.match(up.stderr + up.stdout, /default: PostgreSQL 15/);
+    assert.deepEqual(
+      await adminNodeNames(),
+      ['kamaji-admin', 'kamaji-admin-2'],
+      'the same two admin nodes, none added',
+    );
     assert.notEqual(await recordedPid(layout, datastoreProcess('default')), undefined);
     await waitForTenantReady(DEMO_TENANT.name);
     const demo = await tenantKubeconfig(DEMO_TENANT.name);
