@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allocateDatastore, defaultDatastoreName, referencedSecrets } from './index.ts';
+import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane.ts';
+import { allocateDatastore, defaultDatastoreName, referencedSecrets, usesDataStore } from './index.ts';
 import type { DatastoreRecord } from './local-datastore.ts';
 import { sqlDataStoreObjects } from './sql.ts';
 
@@ -58,4 +59,18 @@ test("a SQL DataStore references its Secret's keys for the CA and basicAuth, and
   assert.equal(dataStore.spec.basicAuth?.password?.secretReference?.keyPath, 'password');
   assert.equal(dataStore.spec.tlsConfig?.certificateAuthority.certificate.secretReference?.keyPath, 'ca.crt');
   assert.deepEqual(referencedSecrets(dataStore), [{ namespace: 'kamaji-system', name: 'pg-datastore-credentials' }]);
+});
+
+test('a TCP uses a DataStore it names in spec.dataStore, in an override, or that holds its data (status.storage)', () => {
+  const tcp = (spec: Partial<TenantControlPlane['spec']>, dataStoreName?: string) =>
+    ({
+      metadata: { name: 't', namespace: 'n' },
+      spec: { kubernetes: { version: 'v1.35.4' }, ...spec },
+      ...(dataStoreName ? { status: { storage: { dataStoreName } } } : {}),
+    }) as TenantControlPlane;
+  assert.ok(usesDataStore(tcp({ dataStore: 'pg' }), 'pg'));
+  // Moving away (spec changed, data not yet moved) still holds the old one.
+  assert.ok(usesDataStore(tcp({ dataStore: 'other' }, 'pg'), 'pg'));
+  assert.ok(usesDataStore(tcp({ dataStoreOverrides: [{ resource: '/events', dataStore: 'pg' }] }), 'pg'));
+  assert.ok(!usesDataStore(tcp({ dataStore: 'other' }, 'other'), 'pg'));
 });

@@ -160,15 +160,22 @@ export async function addDatastore(
   }
 }
 
-/** The TCPs (namespace/name) whose spec or storage names the DataStore. */
+/** The TCP's data, or part of it, is (or is to be) on the DataStore: `spec.dataStore`, an override, or its storage. */
+export function usesDataStore(tcp: TenantControlPlane, name: string): boolean {
+  return (
+    tcp.spec.dataStore === name ||
+    tcp.status?.storage?.dataStoreName === name ||
+    (tcp.spec.dataStoreOverrides ?? []).some((override) => override.dataStore === name)
+  );
+}
+
+/** The TCPs (namespace/name) that use the DataStore. */
 export async function tenantsUsing(client: KubeClient, name: string): Promise<string[]> {
   const { items } = await client.request<{ items: TenantControlPlane[] }>(
     'GET',
     resourcePath(tenantControlPlaneResource),
   );
-  return items
-    .filter((tcp) => tcp.spec.dataStore === name || tcp.status?.storage?.dataStoreName === name)
-    .map((tcp) => `${tcp.metadata.namespace}/${tcp.metadata.name}`);
+  return items.filter((tcp) => usesDataStore(tcp, name)).map((tcp) => `${tcp.metadata.namespace}/${tcp.metadata.name}`);
 }
 
 /**
