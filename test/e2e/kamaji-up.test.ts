@@ -17,6 +17,7 @@ import { parse } from 'yaml';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { runCommand } from '../../src/cluster/command.ts';
 import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastores/etcd.ts';
+import type { ServerPki } from '../../src/cluster/datastores/pki.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
@@ -25,7 +26,6 @@ import { DEMO_TENANT, hostKubeconfigPath, OWNER_PROCESS, UP_MANAGER_REPLICAS } f
 import { listWorkers } from '../../src/cluster/worker.ts';
 import { tenantKeyPrefix } from '../../src/datastore/etcd/access.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
-import type { CertificateAndKey } from '../../src/pki/certificates.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
 import { LABEL_TENANT } from '../../src/tenant/names.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
@@ -172,15 +172,12 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
 
   /** The shared DataStore etcd as its root user, from the certificates `up` keeps in the state dir. */
   async function withDatastore<T>(work: (etcd: Etcd3) => Promise<T>): Promise<T> {
-    const pki = JSON.parse(await readFile(join(layout.root, 'datastore', 'pki.json'), 'utf8')) as {
-      ca: CertificateAndKey;
-      root: CertificateAndKey;
-    };
+    const pki = JSON.parse(await readFile(join(layout.root, 'datastores', 'default', 'pki.json'), 'utf8')) as ServerPki;
     const etcd = connectEtcd({
       endpoints: [`${layout.network.nodeAddress}:${DATASTORE_CLIENT_PORT}`],
       caCertificatePem: pki.ca.certificatePem,
-      clientCertificatePem: pki.root.certificatePem,
-      clientKeyPem: pki.root.privateKeyPem,
+      clientCertificatePem: pki.clients.root?.certificatePem,
+      clientKeyPem: pki.clients.root?.privateKeyPem,
     });
     try {
       return await work(etcd);
@@ -455,7 +452,7 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
         (condition) => condition.type === 'Ready',
       );
     assert.equal((await readyCondition())?.status, 'True', 'the demo tenant is Ready before the outage');
-    const [etcd, ...others] = processesMentioning(join(layout.root, 'datastore'));
+    const [etcd, ...others] = processesMentioning(join(layout.root, 'datastores', 'default'));
     assert.ok(etcd !== undefined && others.length === 0, 'one DataStore etcd process');
     // SIGSTOP: the process stays, its port stays open, nothing answers (a hung datastore, the hard kind of outage).
     process.kill(etcd, 'SIGSTOP');
