@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { newOperatorSeed } from '../../src/datastore/nats/accounts.ts';
+import { type RunningNats, startNatsServer } from '../../src/datastore/nats/server.ts';
+import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
+import { freePort } from '../../src/process/ports.ts';
+import type { SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
+import { ensureComponent } from '../../src/toolchain/ensure.ts';
+import { orCleanUp, stopServer } from './database-server.ts';
+
+export interface TestNats extends RunningNats {
+  ca: CertificateAndKey;
+  dir: string;
+  /** Shut down (SIGTERM), then the directory removed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * nats-server (the toolchain's) in a temporary directory: operator mode with a fresh operator seed, JetStream,
+ * TLS only with a certificate for 127.0.0.1, on a free loopback port.
+ */
+export async function startTestNats(supervisor: Supervisor): Promise<TestNats> {
+  const binary = (await ensureComponent('nats-server')).path;
+  const ca = await createCertificateAuthority('kamaji-test-nats-ca', { validityDays: 1 });
+  const server = await issueCertificate(ca, {
+    commonName: 'nats',
+    subjectAltNames: ['127.0.0.1'],
+    usages: ['serverAuth'],
+    validityDays: 1,
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-nats-'));
+  const started: { process?: SupervisedProcess } = {};
+  return orCleanUp(supervisor, dir, started, async () => {
+    const running = await startNatsServer({
+      supervisor,
+      binary,
+      launch: (spec) => {
+        started.process = supervisor.start(spec);
+        return started.process;
+      },
+      dir,
+      port: await freePort(),
+      ca,
+      server,
+      operatorSeed: newOperatorSeed(randomBytes(32)),
+    });
+    return { ...running, ca, dir, stop: () => stopServer(supervisor, running.process, dir, 'SIGTERM') };
+  });
+}
