@@ -84,7 +84,11 @@ export class NatsOperator {
     const user = this.derive('user', label);
     const jwt = signJwt(
       signer,
-      { subject: user.getPublicKey(), name, nats: { type: 'user', issuer_account: account.getPublicKey() } },
+      {
+        subject: user.getPublicKey(),
+        name,
+        nats: { type: 'user', issuer_account: account.getPublicKey(), subs: -1, data: -1, payload: -1 },
+      },
       0,
     );
     return credsFile(jwt, new TextDecoder().decode(user.getSeed()));

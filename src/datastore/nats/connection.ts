@@ -1,9 +1,9 @@
-import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { type ConnectionOptions, checkServerIdentity, type PeerCertificate } from 'node:tls';
 import {
   connect,
   credsAuthenticator,
   type NatsConnection as NatsClient,
-  type NodeTlsOptions,
+  type TlsOptions,
 } from '@nats-io/transport-node';
 import { endpointHostPort, parseEndpoint } from '../../util/endpoints.ts';
 
@@ -25,7 +25,7 @@ export async function connectNats(connection: NatsConnection, creds: string, nam
   const hosts = connection.endpoints.map(
     (endpoint) => parseEndpoint(endpoint)?.host.replace(/^\[|\]$/g, '') ?? endpoint,
   );
-  const tls: NodeTlsOptions & Pick<ConnectionOptions, 'checkServerIdentity'> = {
+  const tls: TlsOptions & Pick<ConnectionOptions, 'checkServerIdentity'> = {
     ca: connection.caCertificatePem,
     // The client names no host to Node's TLS (an IP cannot be sent as SNI), which would then check "localhost":
     // the certificate must name one of the DataStore's endpoints instead.

@@ -10,7 +10,10 @@ export type NatsClaim =
       /** Keys that may sign this account's users; a user signed by any other key (but the account's) is refused. */
       signing_keys: string[];
     }
-  | { type: 'user'; issuer_account: string };
+  /** A user: no limits of its own (absent, a limit would be 0: no payload at all), the account's apply. */
+  | { type: 'user'; issuer_account: string; subs: -1; data: -1; payload: -1 }
+  /** A request to the system account, e.g. the accounts to delete. */
+  | { type: 'generic'; accounts: string[] };
 
 export interface AccountLimits {
   /** JetStream: bytes of memory and file storage (-1 unlimited, 0 none), streams and consumers (-1 unlimited). */
