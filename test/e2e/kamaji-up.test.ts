@@ -16,7 +16,7 @@ import type { Etcd3 } from 'etcd3';
 import { parse } from 'yaml';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { runCommand } from '../../src/cluster/command.ts';
-import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastore-etcd.ts';
+import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastores/etcd.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
