@@ -34,7 +34,6 @@ export async function startTestNats(supervisor: Supervisor): Promise<TestNats> {
   const started: { process?: SupervisedProcess } = {};
   return orCleanUp(supervisor, dir, started, async () => {
     const running = await startNatsServer({
-      supervisor,
       binary,
       launch: (spec) => {
         started.process = supervisor.start(spec);

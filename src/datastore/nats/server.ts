@@ -1,10 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertificateAndKey } from '../../pki/certificates.ts';
-import { exitedWithLog, type ProcessSpec, type SupervisedProcess, type Supervisor } from '../../process/supervisor.ts';
+import { exitedWithLog, type ProcessSpec, type SupervisedProcess } from '../../process/supervisor.ts';
 import { waitFor } from '../../util/wait.ts';
 import { NatsOperator } from './accounts.ts';
 import { connectNats, type NatsConnection } from './connection.ts';
+
+/** The NATS client port. */
+export const NATS_PORT = 4222;
 
 export interface NatsServerLayout {
   host: string;
@@ -41,10 +44,9 @@ function quote(value: string): string {
 }
 
 export interface NatsStartOptions {
-  supervisor: Supervisor;
   binary: string;
-  /** How to start the process, e.g. inside a network namespace; `supervisor.start` by default. */
-  launch?: (spec: ProcessSpec) => SupervisedProcess | Promise<SupervisedProcess>;
+  /** How to start the process: under a supervisor, or inside a network namespace. */
+  launch: (spec: ProcessSpec) => SupervisedProcess | Promise<SupervisedProcess>;
   dir: string;
   /** Where clients reach it; 127.0.0.1 by default. */
   host?: string;
@@ -84,8 +86,7 @@ export async function startNatsServer(options: NatsStartOptions): Promise<Runnin
   const operator = new NatsOperator(options.operatorSeed);
   const configFile = join(options.dir, 'nats-server.conf');
   await writeFile(configFile, natsServerConfig(layout, operator, options.name ?? 'kamaji'), { mode: 0o600 });
-  const launch = options.launch ?? ((spec: ProcessSpec) => options.supervisor.start(spec));
-  const nats = await launch({
+  const nats = await options.launch({
     name: 'nats-server',
     command: options.binary,
     args: ['--config', configFile],
