@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
+import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
+import { KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
 import { NatsOperator } from '../../src/datastore/nats/accounts.ts';
 import { connectNats, type NatsClient } from '../../src/datastore/nats/connection.ts';
 import { NatsDriver, tenantAccountKey } from '../../src/datastore/nats/driver.ts';
@@ -25,10 +28,15 @@ import { KINE_LISTEN_ADDRESS } from '../../src/tenant/steps/kine.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
+import { waitFor } from '../../src/util/wait.ts';
+import { createDataStore } from '../support/kamaji-api.ts';
 import { startTestNats, type TestNats } from '../support/nats.ts';
+import { NAMESPACE, useOperator } from '../support/operator.ts';
 import { MALLORY, type Tenant, tenant } from '../support/sql-tenants.ts';
 import { loopbackContext } from '../support/tenant-context.ts';
 import { adminCreatingNamespace, containerArgsUnder, materializePodFiles } from '../support/tenant-pod.ts';
+
+const base64 = (text: string) => Buffer.from(text).toString('base64');
 
 /** `$(NAME)` references expanded from `variables`, as the kubelet does for a container's env values. */
 function expandEnv(value: string, variables: Readonly<Record<string, string>>): string {
@@ -326,5 +334,116 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
     // Bob's bucket is untouched.
     const asBob = await loginAs(bob);
     assert.equal((await (await new Kvm(asBob).open(bob.storage.schema)).get('secret'))?.string(), "bob's");
+  });
+});
+
+describe('a TenantControlPlane on a NATS DataStore, reconciled by the operator', () => {
+  const operator = useOperator();
+  const supervisor = new Supervisor();
+  let nats: TestNats;
+  const schema = 'natsy_db';
+  const loginWith = async (creds: string) => {
+    const client = await connectNats(nats.connection, creds, 'natsy');
+    await client.close();
+    return true;
+  };
+
+  before(async () => {
+    nats = await startTestNats(supervisor);
+    const secretName = 'nats-operator';
+    const reference = (keyPath: string) => ({
+      secretReference: { name: secretName, namespace: KAMAJI_NAMESPACE, keyPath },
+    });
+    const dataStore = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'DataStore',
+      metadata: { name: 'nats' },
+      spec: {
+        driver: 'NATS',
+        endpoints: [nats.endpoint],
+        tlsConfig: { certificateAuthority: { certificate: reference('ca.crt') } },
+        basicAuth: { username: reference('username'), password: reference('password') },
+      },
+    } as DataStore;
+    await createDataStore(
+      operator().config,
+      {
+        metadata: { name: secretName, namespace: KAMAJI_NAMESPACE },
+        data: {
+          'ca.crt': base64(nats.ca.certificatePem),
+          username: base64('kamaji'),
+          password: base64(nats.connection.operatorSeed),
+        },
+      },
+      dataStore,
+    );
+  });
+
+  after(async () => {
+    await nats?.stop();
+    await supervisor.stopAll();
+    assert.deepEqual(supervisor.pids().filter(isAlive), []);
+  });
+
+  test('provisioned with its own account and creds; a corrupted password replaced; deletion leaves no account', async () => {
+    await operator().createTenant('natsy', await freePort(), {
+      dataStore: 'nats',
+      dataStoreSchema: schema,
+      dataStoreUsername: 'natsy_user',
+    });
+    await operator().waitProvisioned('natsy');
+    const secrets = await operator().secretsOf('natsy');
+    const config = secrets.get('natsy-datastore-config') ?? {};
+    assert.deepEqual(Object.keys(config).sort(), ['DB_CONNECTION_STRING', 'DB_PASSWORD', 'DB_SCHEMA', 'DB_USER']);
+    assert.equal(config.DB_CONNECTION_STRING, nats.endpoint);
+    const original = secrets.get('natsy-datastore-certificate')?.['nats.creds'] ?? '';
+    assert.equal(await loginWith(original), true, 'the tenant logs in with the creds in its Secret');
+    const account = tenantAccountKey(nats.connection, schema);
+    const driver = new NatsDriver(nats.connection);
+    try {
+      assert.equal(await driver.accountOnServer(account), true);
+      const apps = operator().config.makeApiClient(AppsV1Api);
+      const deployment = await apps.readNamespacedDeployment({ name: 'natsy', namespace: NAMESPACE });
+      const kine = deployment.spec?.template.spec?.containers.find((container) => container.name === 'kine');
+      const endpoint = kine?.env?.find((variable) => variable.name === 'KINE_ENDPOINT')?.value;
+      assert.equal(
+        endpoint,
+        'nats://$(DB_CONNECTION_STRING)?bucket=$(DB_SCHEMA)&noEmbed&credsFile=/etc/kine/nats.creds',
+      );
+      assert.ok(
+        !JSON.stringify(deployment).includes(config.DB_PASSWORD ?? 'none'),
+        'the password is not in the Deployment',
+      );
+
+      // Corrupted by hand: a new password, so a new signing key and creds; the old creds are refused.
+      await operator().core.patchNamespacedSecret({
+        name: 'natsy-datastore-config',
+        namespace: NAMESPACE,
+        body: [{ op: 'replace', path: '/data/DB_PASSWORD', value: base64('not a password') }],
+      });
+      const replaced = await waitFor(
+        async () => {
+          const creds = (await operator().secretsOf('natsy')).get('natsy-datastore-certificate')?.['nats.creds'];
+          return creds && creds !== original ? creds : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500, description: 'the creds to be replaced' },
+      );
+      await waitFor(() => loginWith(replaced).catch(() => undefined), {
+        timeoutMs: 20_000,
+        description: 'the new creds to work',
+      });
+      assert.match(await refusal(() => loginWith(original)), /Authorization Violation/i);
+
+      await operator().deleteTenant('natsy');
+      assert.equal(await driver.accountOnServer(account), false, 'the account is gone');
+      assert.match(await refusal(() => loginWith(replaced)), /Authorization Violation/i);
+      assert.equal(
+        await driver.ensureTenant({ schema, username: 'x', password: 'Other-Password-1' }, MALLORY),
+        undefined,
+      );
+      await driver.deleteTenant({ schema, username: 'x' }, MALLORY);
+    } finally {
+      driver.close();
+    }
   });
 });
