@@ -319,6 +319,12 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
     assert.deepEqual(deleted, { deletedKeys: 2, notOwned: [] });
     await closed;
     assert.equal(await driver.accountOnServer(account), false);
+    const resolved = await readdir(join(nats.dir, 'accounts'), { recursive: true });
+    assert.deepEqual(
+      resolved.filter((file) => file.includes(account)),
+      [],
+      'no JWT of the account is kept, not even renamed',
+    );
     const streamsOf = (owner: string) => readdir(join(nats.storeDir, 'jetstream', owner, 'streams')).catch(() => []);
     assert.deepEqual(await streamsOf(account), []);
     assert.deepEqual(await streamsOf(tenantAccountKey(nats.connection, bob.storage.schema)), ['KV_bob_db']);

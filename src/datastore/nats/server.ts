@@ -31,7 +31,7 @@ export function natsServerConfig(layout: NatsServerLayout, operator: NatsOperato
     `server_name: ${quote(operatorName)}`,
     `operator: ${quote(operator.operatorJwt(operatorName))}`,
     `system_account: ${quote(system)}`,
-    `resolver: { type: full, dir: ${quote(layout.resolverDir)}, allow_delete: true }`,
+    `resolver: { type: full, dir: ${quote(layout.resolverDir)}, allow_delete: true, hard_delete: true }`,
     `resolver_preload: { ${system}: ${quote(operator.systemAccountJwt())} }`,
     `jetstream: { store_dir: ${quote(layout.storeDir)} }`,
     `tls: { cert_file: ${quote(layout.certFile)}, key_file: ${quote(layout.keyFile)}, timeout: 5 }`,
