@@ -24,7 +24,6 @@ import { objectNames } from '../../src/tenant/names.ts';
 import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '../../src/tenant/steps/certificates.ts';
 import { desiredDatastoreSecrets } from '../../src/tenant/steps/datastore.ts';
 import { desiredDeployment } from '../../src/tenant/steps/deployment.ts';
-import { KINE_LISTEN_ADDRESS } from '../../src/tenant/steps/kine.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
@@ -34,14 +33,9 @@ import { startTestNats, type TestNats } from '../support/nats.ts';
 import { NAMESPACE, useOperator } from '../support/operator.ts';
 import { MALLORY, type Tenant, tenant } from '../support/sql-tenants.ts';
 import { loopbackContext } from '../support/tenant-context.ts';
-import { adminCreatingNamespace, containerArgsUnder, materializePodFiles } from '../support/tenant-pod.ts';
+import { adminCreatingNamespace, materializePodFiles, startKineAndApiServer } from '../support/tenant-pod.ts';
 
 const base64 = (text: string) => Buffer.from(text).toString('base64');
-
-/** `$(NAME)` references expanded from `variables`, as the kubelet does for a container's env values. */
-function expandEnv(value: string, variables: Readonly<Record<string, string>>): string {
-  return value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (reference, name: string) => variables[name] ?? reference);
-}
 
 /** Runs `attempt`, which must fail; returns its message. */
 async function refusal(attempt: () => Promise<unknown>): Promise<string> {
@@ -258,33 +252,18 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
       const secrets = new Map<string, SecretText>(all.map((secret) => [secret.name, secret.data]));
       const deployment = desiredDeployment({ context, podTemplateChecksum: 'test' });
       await materializePodFiles(deployment, secrets, root);
-      const kineAddress = `127.0.0.1:${await freePort()}`;
-      const args = (name: string) =>
-        containerArgsUnder(deployment, name, root).map((arg) => arg.replace(KINE_LISTEN_ADDRESS, kineAddress));
       const kine = deployment.spec?.template.spec?.containers.find((container) => container.name === 'kine');
       assert.ok(kine, 'the pod has a kine container');
       assert.ok(!JSON.stringify(deployment).includes(password), 'the password is not in the Deployment');
-      const config = secrets.get(objectNames('carol').datastoreConfigSecret) ?? {};
-      const env = Object.fromEntries(
-        (kine.env ?? []).map((variable) => [
-          variable.name,
-          expandEnv(variable.value ?? '', config).replace('/etc/kine', join(root, 'etc/kine')),
-        ]),
+      const pod = await startKineAndApiServer(
+        supervisor,
+        deployment,
+        secrets,
+        'carol',
+        { kine: binaries.get('kine')?.path ?? '', kubeApiServer: binaries.get('kube-apiserver')?.path ?? '' },
+        root,
       );
-      assert.match(env.KINE_ENDPOINT ?? '', /^nats:\/\/127\.0\.0\.1:\d+\?bucket=carol_db&noEmbed&credsFile=/);
-      const kineProcess = supervisor.start({
-        name: 'kine',
-        command: binaries.get('kine')?.path ?? '',
-        args: args('kine'),
-        env: { PATH: process.env.PATH ?? '', ...config, ...env },
-        logFile: join(root, 'kine.log'),
-      });
-      const apiServer = supervisor.start({
-        name: 'kube-apiserver',
-        command: binaries.get('kube-apiserver')?.path ?? '',
-        args: args('kube-apiserver'),
-        logFile: join(root, 'kube-apiserver.log'),
-      });
+      assert.match(pod.kineEnv.KINE_ENDPOINT ?? '', /^nats:\/\/127\.0\.0\.1:\d+\?bucket=carol_db&noEmbed&credsFile=/);
       const admin = await adminCreatingNamespace(secrets, 'carol', 'made-on-nats', KUBERNETES_VERSION);
       const core = admin.makeApiClient(CoreV1Api);
       assert.equal((await core.readNamespace({ name: 'made-on-nats' })).metadata?.name, 'made-on-nats');
@@ -298,8 +277,8 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
         await refusal(async () => (await jetstreamManager(asAlice)).streams.info(`KV_${schema}`)),
         /stream not found/,
       );
-      await supervisor.stop(apiServer);
-      await supervisor.stop(kineProcess);
+      await supervisor.stop(pod.apiServer);
+      await supervisor.stop(pod.kine);
     } finally {
       await rm(root, { recursive: true, force: true });
     }
