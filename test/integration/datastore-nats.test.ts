@@ -9,9 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
-import { GROUP, VERSION } from '../../src/api/v1alpha1/group-version.ts';
-import { KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
+import { sqlDataStoreObjects } from '../../src/cluster/datastores/sql.ts';
 import { NatsOperator } from '../../src/datastore/nats/accounts.ts';
 import { connectNats, type NatsClient } from '../../src/datastore/nats/connection.ts';
 import { NatsDriver, tenantAccountKey } from '../../src/datastore/nats/driver.ts';
@@ -335,33 +333,16 @@ describe('a TenantControlPlane on a NATS DataStore, reconciled by the operator',
 
   before(async () => {
     nats = await startTestNats(supervisor);
-    const secretName = 'nats-operator';
-    const reference = (keyPath: string) => ({
-      secretReference: { name: secretName, namespace: KAMAJI_NAMESPACE, keyPath },
-    });
-    const dataStore = {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: 'DataStore',
-      metadata: { name: 'nats' },
-      spec: {
-        driver: 'NATS',
-        endpoints: [nats.endpoint],
-        tlsConfig: { certificateAuthority: { certificate: reference('ca.crt') } },
-        basicAuth: { username: reference('username'), password: reference('password') },
-      },
-    } as DataStore;
-    await createDataStore(
-      operator().config,
-      {
-        metadata: { name: secretName, namespace: KAMAJI_NAMESPACE },
-        data: {
-          'ca.crt': base64(nats.ca.certificatePem),
-          username: base64('kamaji'),
-          password: base64(nats.connection.operatorSeed),
-        },
-      },
-      dataStore,
+    // The same DataStore and Secret as `kamaji datastore add nats` applies.
+    const administrator = { username: 'kamaji', password: nats.connection.operatorSeed };
+    const { secret, dataStore } = sqlDataStoreObjects(
+      'nats',
+      'NATS',
+      nats.endpoint,
+      nats.ca.certificatePem,
+      administrator,
     );
+    await createDataStore(operator().config, secret, dataStore);
   });
 
   after(async () => {
