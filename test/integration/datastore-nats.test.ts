@@ -282,6 +282,15 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
     }
   });
 
+  test('the server restarted (down and up): the driver connects again; accounts and buckets are kept', async () => {
+    await nats.restart();
+    assert.equal(await driver.ensureTenant(bob.storage, bob.owner), undefined);
+    const stolen = await driver.ensureTenant({ ...bob.storage, username: 'mallory' }, MALLORY);
+    assert.equal(stolen?.reason, 'OwnedByAnotherTenant', 'the owner records are kept');
+    const asBob = await loginAs(bob);
+    assert.equal((await (await new Kvm(asBob).open(bob.storage.schema)).get('secret'))?.string(), "bob's");
+  });
+
   test('deletion: by another TCP nothing; by the owner the bucket, account, creds and record are gone', async () => {
     const account = tenantAccountKey(nats.connection, alice.storage.schema);
     assert.deepEqual(await driver.deleteTenant(alice.storage, MALLORY), {

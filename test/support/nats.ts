@@ -6,13 +6,15 @@ import { newOperatorSeed } from '../../src/datastore/nats/accounts.ts';
 import { type RunningNats, startNatsServer } from '../../src/datastore/nats/server.ts';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import { freePort } from '../../src/process/ports.ts';
-import type { SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
+import type { ProcessSpec, SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { orCleanUp, stopServer } from './database-server.ts';
 
 export interface TestNats extends RunningNats {
   ca: CertificateAndKey;
   dir: string;
+  /** Stops the server and starts it again on the same directory and port, as `kamaji down` and `up` do. */
+  restart(): Promise<void>;
   /** Shut down (SIGTERM), then the directory removed. */
   stop(): Promise<void>;
 }
@@ -33,9 +35,9 @@ export async function startTestNats(supervisor: Supervisor): Promise<TestNats> {
   const dir = await mkdtemp(join(tmpdir(), 'kamaji-nats-'));
   const started: { process?: SupervisedProcess } = {};
   return orCleanUp(supervisor, dir, started, async () => {
-    const running = await startNatsServer({
+    const options = {
       binary,
-      launch: (spec) => {
+      launch: (spec: ProcessSpec) => {
         started.process = supervisor.start(spec);
         return started.process;
       },
@@ -44,7 +46,17 @@ export async function startTestNats(supervisor: Supervisor): Promise<TestNats> {
       ca,
       server,
       operatorSeed: newOperatorSeed(randomBytes(32)),
-    });
-    return { ...running, ca, dir, stop: () => stopServer(supervisor, running.process, dir, 'SIGTERM') };
+    };
+    const nats: TestNats = {
+      ...(await startNatsServer(options)),
+      ca,
+      dir,
+      async restart() {
+        await supervisor.stop(nats.process);
+        nats.process = (await startNatsServer(options)).process;
+      },
+      stop: () => stopServer(supervisor, nats.process, dir, 'SIGTERM'),
+    };
+    return nats;
   });
 }

@@ -29,15 +29,15 @@ export function tenantAccountKey(connection: NatsConnection, schema: string): st
 export class NatsDriver implements DatastoreDriver {
   private readonly connection: NatsConnection;
   private readonly operator: NatsOperator;
-  private readonly system: OpenOnce<NatsClient>;
+  private readonly system: OpenOnce<{ client: NatsClient }>;
   private readonly owners: OpenOnce<{ client: NatsClient; records: KV }>;
 
   constructor(connection: NatsConnection) {
     this.connection = connection;
     this.operator = new NatsOperator(connection.operatorSeed);
     this.system = new OpenOnce(
-      () => this.login(this.operator.systemAccount(), 'kamaji-system'),
-      (client) => client.close(),
+      async () => ({ client: await this.login(this.operator.systemAccount(), 'kamaji-system') }),
+      ({ client }) => client.close(),
     );
     this.owners = new OpenOnce(
       () => this.openOwners(),
@@ -47,7 +47,7 @@ export class NatsDriver implements DatastoreDriver {
 
   async check(): Promise<void> {
     try {
-      await (await this.system.get()).flush();
+      await (await live(this.system)).client.flush();
     } catch (error) {
       this.system.close();
       throw new Error(`NATS at ${this.connection.endpoints.join(', ')}: ${(error as Error).message}`);
@@ -57,7 +57,7 @@ export class NatsDriver implements DatastoreDriver {
   async ensureTenant(storage: TenantStorage, owner: TenantOwner): Promise<Ownership> {
     const { schema, password } = storage;
     if (!password) throw new Error(`NATS user ${storage.username}: a password is required (its signing key)`);
-    const { records } = await this.owners.get();
+    const { records } = await live(this.owners);
     const record = JSON.stringify({ uid: owner.uid, namespace: owner.namespace, name: owner.name });
     try {
       await records.create(ownerKey(schema), record);
@@ -74,7 +74,7 @@ export class NatsDriver implements DatastoreDriver {
   }
 
   async deleteTenant(storage: TenantStorage, owner: TenantOwner): Promise<DeletedTenant> {
-    const { records } = await this.owners.get();
+    const { records } = await live(this.owners);
     const record = await ownerRecord(records, storage.schema);
     if (record?.owner.uid !== owner.uid) return { deletedKeys: 0, notOwned: ['spec.dataStoreSchema'] };
     const account = this.operator.tenantAccount(storage.schema);
@@ -127,7 +127,7 @@ export class NatsDriver implements DatastoreDriver {
 
   /** Whether the server's resolver holds the account's JWT. */
   async accountOnServer(account: string): Promise<boolean> {
-    const reply = await (await this.system.get()).request(`$SYS.REQ.ACCOUNT.${account}.CLAIMS.LOOKUP`, '', {
+    const reply = await (await live(this.system)).client.request(`$SYS.REQ.ACCOUNT.${account}.CLAIMS.LOOKUP`, '', {
       timeout: REQUEST_TIMEOUT_MS,
     });
     return reply.string().startsWith('ey');
@@ -150,10 +150,21 @@ export class NatsDriver implements DatastoreDriver {
   }
 
   private async systemRequest(subject: string, body: string, what: string): Promise<void> {
-    const reply = await (await this.system.get()).request(subject, body, { timeout: REQUEST_TIMEOUT_MS });
+    const reply = await (await live(this.system)).client.request(subject, body, { timeout: REQUEST_TIMEOUT_MS });
     const answer = reply.json<{ error?: { description?: string } }>();
     if (answer.error) throw new Error(`nats-server refused to ${what}: ${answer.error.description ?? 'no reason'}`);
   }
+}
+
+/**
+ * The open connection, opened again when it was closed (the server restarted, or dropped it): a client that lost
+ * its server does not reconnect, so that a call fails at once instead of waiting.
+ */
+async function live<T extends { client: NatsClient }>(connection: OpenOnce<T>): Promise<T> {
+  const open = await connection.get();
+  if (!open.client.isClosed()) return open;
+  connection.close();
+  return connection.get();
 }
 
 /** The TCP a schema's record names, and the record's revision (deletion compares on it). */
