@@ -5,6 +5,8 @@ import { KubeClient } from '../controller/kube-client.ts';
 import { Supervisor, tailFile } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { ADMIN_NODE_COMPONENTS, startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
+import { listAdminNodes } from './admin-nodes.ts';
+import { addAdminNode } from './admin-nodes-owner.ts';
 import {
   claimDefaultDatastore,
   DEFAULT_DATASTORE_NAME,
@@ -63,11 +65,13 @@ export function hostKubeconfigPath(layout: StateLayout): string {
 export interface UpOptions {
   /** Workers the demo tenant gets. */
   workers: number;
-  /** The driver of the DataStore named `default`. */
-  datastore: LocalDriver;
+  /** The driver of the DataStore named `default`; unset: the one an earlier `up` chose, else etcd. */
+  datastore?: LocalDriver;
+  /** Nodes of the admin cluster, the first (kubeadm init) included; the others join it (docs/admin-nodes.md). */
+  adminNodes: number;
 }
 
-export const DEFAULT_UP_OPTIONS: UpOptions = { workers: DEFAULT_WORKERS, datastore: 'etcd' };
+export const DEFAULT_UP_OPTIONS: UpOptions = { workers: DEFAULT_WORKERS, adminNodes: 1 };
 
 /** What the owner process runs with after `node bin/kamaji.js`. */
 export function ownerArguments(layout: StateLayout, options: UpOptions = DEFAULT_UP_OPTIONS): string[] {
@@ -76,7 +80,8 @@ export function ownerArguments(layout: StateLayout, options: UpOptions = DEFAULT
     '--foreground',
     `--state-dir=${layout.root}`,
     `--workers=${options.workers}`,
-    `--datastore=${options.datastore}`,
+    `--admin-nodes=${options.adminNodes}`,
+    ...(options.datastore ? [`--datastore=${options.datastore}`] : []),
   ];
 }
 
@@ -147,7 +152,7 @@ async function runSteps(steps: readonly Step[], report: (line: string) => void):
 
 /**
  * The whole main job, run by the owner process that then stays to supervise: the admin node (kubeadm, containerd,
- * kubelet, kube-proxy), the DataStore `default` (etcd, PostgreSQL or MariaDB, `options.datastore`), Kamaji's CRDs, the manager as pods installed with the chart
+ * kubelet, kube-proxy), the DataStore `default` (etcd, PostgreSQL, MariaDB: `options.datastore`), Kamaji's CRDs, the manager as pods installed with the chart
  * (as on any cluster), and a demo tenant, Ready.
  */
 export async function bringUp(
@@ -156,7 +161,6 @@ export async function bringUp(
   options: UpOptions = DEFAULT_UP_OPTIONS,
 ): Promise<UpSummary> {
   const { workers } = options;
-  const server = serverFor(options.datastore);
   const supervisor = new Supervisor();
   const layout = stateLayout(stateDir);
   await recordProcess(layout, OWNER_PROCESS, process.pid);
@@ -196,12 +200,16 @@ export async function bringUp(
       { name: 'admin node Ready', logs: nodeLogs, run: () => waitForNodeReady(layout) },
       {
         // The ones `kamaji datastore add` added before a `down` start again too.
-        name: `DataStore ${DEFAULT_DATASTORE_NAME}: ${server.description}, and any added ones`,
+        name: `DataStore ${DEFAULT_DATASTORE_NAME} and any added ones (TLS, authentication on)`,
         logs: [logFile(layout, datastoreProcess(DEFAULT_DATASTORE_NAME))],
         run: async () => {
           if (!box) throw new Error('the admin node box is not up');
-          await claimDefaultDatastore(layout, options.datastore);
-          for (const record of await listDatastores(layout)) dataStores.push(await ensureDatastore(box, record));
+          const record = await claimDefaultDatastore(layout, options.datastore);
+          report(`  ${DEFAULT_DATASTORE_NAME}: ${serverFor(record.driver).description}`);
+          const started = box;
+          dataStores.push(
+            ...(await Promise.all((await listDatastores(layout)).map((record) => ensureDatastore(started, record)))),
+          );
         },
       },
       {
@@ -235,6 +243,16 @@ export async function bringUp(
             tenantControlPlaneManifest(DEMO_TENANT.name, DEMO_TENANT.namespace, DEMO_TENANT.nodePort),
           );
           await waitForTenantReady(client, DEMO_TENANT.namespace, DEMO_TENANT.name, TENANT_READY_TIMEOUT_MS);
+        },
+      },
+      {
+        name: `${options.adminNodes} admin node(s) Ready (kubeadm join for each after the first)`,
+        logs: [],
+        run: async () => {
+          // Nodes added before a `down` were resumed with the first; only the missing ones join.
+          for (let nodes = (await listAdminNodes(layout)).length + 1; nodes < options.adminNodes; nodes += 1) {
+            await addAdminNode(layout, {}, indent(report));
+          }
         },
       },
       {

@@ -1,20 +1,24 @@
 import { chmod, chown, readFile, stat } from 'node:fs/promises';
-import { relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 
 /**
  * The OS user a database server runs as. PostgreSQL refuses to run as root and MariaDB should not, so when this
  * process is root they run as the user their Debian package created (`postgres`, `mysql`); otherwise as this user.
  */
 export interface ServerUser {
+  name: string;
   /** `command args` as the server's OS user when this process is root; unchanged otherwise. */
   command(command: string, args: readonly string[]): [string, string[]];
   /** Gives a file or directory to the server's OS user (when root). */
   give(path: string): Promise<void>;
+  /** The server runs as another OS user, who must be able to reach its directory. */
+  isOther: boolean;
 }
 
 export async function serverUser(name: string): Promise<ServerUser> {
   const ids = await osUserIds(name);
   return {
+    name,
     command: (command, args) =>
       ids
         ? ['/usr/bin/setpriv', [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups', '--', command, ...args]]
@@ -22,6 +26,7 @@ export async function serverUser(name: string): Promise<ServerUser> {
     give: async (path) => {
       if (ids) await chown(path, ids.uid, ids.gid);
     },
+    isOther: ids !== undefined,
   };
 }
 
@@ -36,9 +41,21 @@ async function osUserIds(user: string): Promise<{ uid: number; gid: number } | u
 
 /**
  * Lets another OS user reach `dir` below `root`: search permission (x, never r) for others on `root` and every
- * directory between. A state dir made by mkdtemp is 0700, and the server's user must reach its data directory.
+ * directory between (a state dir made by mkdtemp is 0700). Above `root` nothing is changed: a parent others may
+ * not search is refused, naming it and the fix.
  */
-export async function allowTraversal(root: string, dir: string): Promise<void> {
+export async function allowTraversal(root: string, dir: string, user: string): Promise<void> {
+  const closed: string[] = [];
+  for (let parent = dirname(resolve(root)); ; parent = dirname(parent)) {
+    if (((await stat(parent)).mode & 0o001) === 0) closed.push(parent);
+    if (parent === dirname(parent)) break;
+  }
+  if (closed.length > 0) {
+    throw new Error(
+      `the ${user} OS user the server runs as cannot reach ${dir}: others may not search ${closed.join(', ')}; ` +
+        `run "chmod o+x ${closed.join(' ')}" or choose a state dir whose parents others may search (/var/lib/kamaji, the default, is one)`,
+    );
+  }
   const steps = relative(resolve(root), resolve(dir)).split('/').filter(Boolean);
   const dirs = [resolve(root)];
   for (const step of steps.slice(0, -1)) dirs.push(resolve(dirs.at(-1) ?? root, step));

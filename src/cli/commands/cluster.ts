@@ -1,6 +1,6 @@
 import { LOCAL_DRIVERS } from '../../cluster/datastores/local-datastore.ts';
 import { KAMAJI_BIN } from '../../cluster/kamaji-bin.ts';
-import { logFile } from '../../cluster/state.ts';
+import { logFile, MAX_ADMIN_NODES } from '../../cluster/state.ts';
 import { followLog, startDetached } from '../../process/detached.ts';
 import { type Command, UsageError } from '../command.ts';
 import { localDriver } from './datastore.ts';
@@ -9,17 +9,19 @@ import { layoutOf, requireRoot, stateDirHelp, stateDirOption } from './state-dir
 const up: Command = {
   name: 'up',
   summary: 'Bring up a local admin cluster (kubeadm), Kamaji in it, and a demo tenant; a second run is a no-op',
-  usage: '[--state-dir DIR] [--workers N] [--datastore etcd|postgresql|mysql|nats]',
+  usage: '[--state-dir DIR] [--workers N] [--datastore etcd|postgresql|mysql|nats] [--admin-nodes N]',
   options: {
     ...stateDirOption,
     workers: { type: 'string', default: '1' },
-    datastore: { type: 'string', default: 'etcd' },
+    datastore: { type: 'string' },
+    'admin-nodes': { type: 'string', default: '1' },
     foreground: { type: 'boolean', default: false },
   },
   optionHelp: {
     ...stateDirHelp,
     workers: 'local workers the demo tenant gets (default 1; 0 for none)',
-    datastore: `the server behind the DataStore "default" (${LOCAL_DRIVERS.join(', ')}; default etcd)`,
+    datastore: `the server behind the DataStore "default" (${LOCAL_DRIVERS.join(', ')}; default etcd, or the one the state dir has)`,
+    'admin-nodes': 'nodes of the admin cluster, the first included (default 1); "kamaji node add" adds more later',
     foreground: 'run as the supervising owner process instead of starting one',
   },
   async run({ values }) {
@@ -29,7 +31,14 @@ const up: Command = {
     if (!Number.isInteger(workers) || workers < 0 || workers > 16) {
       throw new UsageError(`--workers ${String(values.workers)}: give a whole number from 0 to 16`);
     }
-    const options = { workers, datastore: localDriver(values.datastore, '--datastore') };
+    const adminNodes = Number(values['admin-nodes']);
+    if (!Number.isInteger(adminNodes) || adminNodes < 1 || adminNodes > MAX_ADMIN_NODES + 1) {
+      throw new UsageError(
+        `--admin-nodes ${String(values['admin-nodes'])}: give a whole number from 1 to ${MAX_ADMIN_NODES + 1}`,
+      );
+    }
+    const datastore = values.datastore === undefined ? undefined : localDriver(values.datastore, '--datastore');
+    const options = { workers, adminNodes, datastore };
     const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, ownerProcesses } = await import('../../cluster/up.ts');
     const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
     if (values.foreground) {

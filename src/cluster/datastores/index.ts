@@ -82,16 +82,19 @@ export function allocateDatastore(
   return { ...request, index, port: firstPort + offset };
 }
 
-/** The record of `up`'s DataStore: claimed on the first `up`; a later `up` must ask for the same driver. */
-export async function claimDefaultDatastore(layout: StateLayout, driver: LocalDriver): Promise<DatastoreRecord> {
+/**
+ * The record of `up`'s DataStore: claimed on the first `up` (etcd unless `driver` says otherwise); a later `up`
+ * keeps it, and refuses to change its driver: the tenants' data is in it.
+ */
+export async function claimDefaultDatastore(layout: StateLayout, driver?: LocalDriver): Promise<DatastoreRecord> {
   const existing = await readDatastore(layout, DEFAULT_DATASTORE_NAME);
-  if (existing && existing.driver !== driver) {
+  if (existing && driver && existing.driver !== driver) {
     throw new Error(
       `--datastore ${driver}: ${layout.root} was brought up with --datastore ${existing.driver}, and its tenants' data ` +
         `is there; run "kamaji up --datastore ${existing.driver}", or "kamaji down --purge" first to start over`,
     );
   }
-  return existing ?? claimDatastore(layout, { name: DEFAULT_DATASTORE_NAME, driver });
+  return existing ?? claimDatastore(layout, { name: DEFAULT_DATASTORE_NAME, driver: driver ?? 'etcd' });
 }
 
 /** `<driver>-<n>` with the lowest n from 1 that no datastore has. */

@@ -77,7 +77,7 @@ export async function sqlServerSetup(
   if (!context.running) {
     await mkdir(serverDir, { recursive: true, mode: 0o700 });
     await user.give(serverDir);
-    await allowTraversal(context.box.layout.root, serverDir);
+    if (user.isOther) await allowTraversal(context.box.layout.root, serverDir, user.name);
     await writeFile(tls.cert, pki.server.certificatePem);
     await writeFile(tls.key, pki.server.privateKeyPem, { mode: 0o600 });
     await writeFile(tls.ca, pki.ca.certificatePem);

@@ -14,7 +14,8 @@ export async function datastoreRows(layout: StateLayout): Promise<string[][]> {
   const client = reachableClient(layout);
   const usedBy = async (name: string): Promise<string> => {
     if (!client) return '(admin cluster not set up)';
-    const dataStore = await readObject<DataStore>(client, dataStoreResource, { name }).catch(() => undefined);
+    const dataStore = await readObject<DataStore>(client, dataStoreResource, { name }).catch(() => null);
+    if (dataStore === null) return '(admin cluster not reachable)';
     if (!dataStore) return '(no DataStore in the cluster)';
     return dataStore.status?.usedBy?.join(',') || '-';
   };
