@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,16 @@ import { freePort } from '../../src/process/ports.ts';
 import type { ProcessSpec, SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { orCleanUp, stopServer } from './database-server.ts';
+
+/** Runs `attempt`, which must fail; returns its message. */
+export async function refusal(attempt: () => Promise<unknown>): Promise<string> {
+  try {
+    await attempt();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  assert.fail('expected a refusal');
+}
 
 export interface TestNats extends RunningNats {
   ca: CertificateAndKey;
