@@ -24,7 +24,7 @@ import { desiredDeployment } from '../../src/tenant/steps/deployment.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
-import { refusal, startTestNats, type TestNats } from '../support/nats.ts';
+import { kineKeyName, refusal, startTestNats, type TestNats } from '../support/nats.ts';
 import { MALLORY, type Tenant, tenant } from '../support/sql-tenants.ts';
 import { loopbackContext } from '../support/tenant-context.ts';
 import { adminCreatingNamespace, materializePodFiles, startKineAndApiServer } from '../support/tenant-pod.ts';
@@ -252,8 +252,15 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
       // As carol's own user: her bucket holds the objects; alice's account has no such stream.
       const asCarol = await connectNats(nats.connection, natsCredentials, 'carol');
       clients.push(asCarol);
-      const info = await (await jetstreamManager(asCarol)).streams.info(`KV_${schema}`);
-      assert.ok((info.state.num_subjects ?? 0) > 10, `carol's bucket holds ${info.state.num_subjects} keys`);
+      const keys: string[] = [];
+      for await (const key of await (await new Kvm(asCarol).open(schema)).keys()) keys.push(kineKeyName(key));
+      assert.ok(keys.includes(`/${schema}/namespaces/made-on-nats`), keys.join(', '));
+      // Besides kine's own health key (written when the API server checks it), keys under the tenant prefix only.
+      assert.deepEqual(
+        keys.filter((key) => !key.startsWith(`/${schema}/`) && key !== '/registry/health'),
+        [],
+        'every other key of the bucket is under the tenant prefix',
+      );
       const asAlice = await loginAs(alice);
       assert.match(
         await refusal(async () => (await jetstreamManager(asAlice)).streams.info(`KV_${schema}`)),

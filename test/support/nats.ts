@@ -21,6 +21,27 @@ export async function refusal(attempt: () => Promise<unknown>): Promise<string> 
   assert.fail('expected a refusal');
 }
 
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+/**
+ * The etcd key a key of kine's NATS bucket stands for: kine writes each `/`-separated part in base58 (Bitcoin's
+ * alphabet), joined by `.` (NATS's separator); a leading `meta` part marks a key without the leading `/`.
+ */
+export function kineKeyName(natsKey: string): string {
+  const parts = natsKey.split('.');
+  const rooted = parts[0] !== 'meta';
+  const decoded = (rooted ? parts : parts.slice(1)).map((part) => {
+    let value = 0n;
+    for (const character of part) value = value * 58n + BigInt(BASE58.indexOf(character));
+    const hex = value === 0n ? '' : value.toString(16);
+    const bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
+    const zeros = part.length - part.replace(/^1+/, '').length;
+    const text = Buffer.concat([Buffer.alloc(zeros), bytes]).toString('utf8');
+    return text === '/' ? '' : text;
+  });
+  return `${rooted ? '/' : ''}${decoded.join('/')}`;
+}
+
 export interface TestNats extends RunningNats {
   ca: CertificateAndKey;
   dir: string;
