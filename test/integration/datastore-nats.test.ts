@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { EtcdApiKeyspace } from '../../src/datastore/keyspace/etcd-api.ts';
+import { startKineGateway } from '../../src/datastore/keyspace/kine-gateway.ts';
+import { kineStorageEndpoint } from '../../src/datastore/kine-endpoint.ts';
 import { NatsOperator } from '../../src/datastore/nats/accounts.ts';
 import { connectNats, type NatsClient } from '../../src/datastore/nats/connection.ts';
 import { NatsDriver, tenantAccountKey } from '../../src/datastore/nats/driver.ts';
@@ -22,7 +25,7 @@ import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '
 import { desiredDatastoreSecrets } from '../../src/tenant/steps/datastore.ts';
 import { desiredDeployment } from '../../src/tenant/steps/deployment.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
-import { ensureComponents } from '../../src/toolchain/ensure.ts';
+import { ensureComponent, ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
 import { kineKeyName, refusal, startTestNats, type TestNats } from '../support/nats.ts';
 import { MALLORY, type Tenant, tenant } from '../support/sql-tenants.ts';
@@ -271,6 +274,47 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+
+  test("the key-space module reads and writes a tenant's bucket through a kine gateway with the tenant's creds", async () => {
+    const moved = tenant('moved', 'uid-moved');
+    assert.equal(await driver.ensureTenant(moved.storage, moved.owner), undefined);
+    const dir = await mkdtemp(join(tmpdir(), 'kamaji-nats-keyspace-'));
+    const { schema, username, password } = moved.storage;
+    const credsFile = join(dir, 'nats.creds');
+    await writeFile(credsFile, operator.tenantCredentials(schema, username, password), { mode: 0o600 });
+    const gateway = await startKineGateway({
+      binary: (await ensureComponent('kine')).path,
+      endpoint: kineStorageEndpoint('NATS', {
+        user: '',
+        password: '',
+        address: nats.endpoint,
+        database: schema,
+        credsFile,
+      }),
+      datastoreCaPem: nats.ca.certificatePem,
+    });
+    try {
+      const keyspace = new EtcdApiKeyspace(gateway.client, `/${schema}/`, {
+        leaseSeconds: async (lease) => Number(lease),
+      });
+      const entries = Array.from({ length: 1_000 }, (_, index) => ({
+        key: `configmaps/default/cm-${String(index).padStart(4, '0')}`,
+        value: Buffer.from([index % 256, 0, 255]),
+      }));
+      const started = performance.now();
+      assert.deepEqual(await keyspace.replace(entries), { written: 1_000, deleted: 0, unchanged: 0 });
+      process.stderr.write(`NATS key space: 1,000 keys written in ${Math.round(performance.now() - started)} ms\n`);
+      const snapshot = await keyspace.snapshot();
+      assert.equal(snapshot.entries.length, 1_000);
+      assert.deepEqual(snapshot.entries[7]?.value, Buffer.from([7, 0, 255]));
+      assert.deepEqual(await keyspace.replace(entries.slice(0, 400)), { written: 0, deleted: 600, unchanged: 400 });
+      assert.equal(await keyspace.count(), 400);
+    } finally {
+      await gateway.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    assert.equal((await driver.deleteTenant(moved.storage, moved.owner)).notOwned.length, 0);
   });
 
   test('the server restarted (down and up): the driver connects again; accounts and buckets are kept', async () => {
