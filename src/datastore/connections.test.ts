@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { DataStoreConnections } from './connections.ts';
+import { newOperatorSeed } from './nats/accounts.ts';
 import { DataStoreConfigError } from './resolve.ts';
 
 const base64 = (text: string) => Buffer.from(text).toString('base64');
@@ -35,7 +37,7 @@ test('PostgreSQL and MySQL DataStores get their SQL driver, with the server CA a
   }
 });
 
-test('a SQL DataStore without its CA is refused naming the field; an unsupported driver names spec.driver', async () => {
+test('a SQL DataStore without its CA is refused naming the field; so is a NATS one without an operator seed', async () => {
   const connections = new DataStoreConnections(async () => undefined);
   const withoutCa = dataStore('no-ca', 'PostgreSQL');
   delete withoutCa.spec.tlsConfig;
@@ -46,8 +48,33 @@ test('a SQL DataStore without its CA is refused naming the field; an unsupported
   );
   await assert.rejects(
     connections.connectionFor(dataStore('nats', 'NATS')),
-    (error) => error instanceof DataStoreConfigError && error.field === 'spec.driver' && /NATS/.test(error.message),
+    (error) =>
+      error instanceof DataStoreConfigError &&
+      error.field === 'spec.basicAuth.password' &&
+      /is not an operator seed \(SO…/.test(error.message),
   );
+});
+
+test('a NATS DataStore gets the NATS driver and a creds file per tenant, the same for the same password', async () => {
+  const connections = new DataStoreConnections(async () => undefined);
+  const nats = dataStore('nats', 'NATS');
+  nats.spec.basicAuth = {
+    username: { content: base64('kamaji') },
+    password: { content: base64(newOperatorSeed(randomBytes(32))) },
+  };
+  try {
+    const connection = await connections.connectionFor(nats);
+    assert.equal(connection.kind, 'NATS');
+    if (connection.kind !== 'NATS') return;
+    assert.equal(connection.caCertificatePem, 'SERVER CA');
+    const creds = connection.tenantCredentials('acme_db', 'acme', 'p'.repeat(32));
+    assert.match(creds, /^-----BEGIN NATS USER JWT-----\ney[\w-]+\.[\w-]+\.[\w-]+\n/);
+    assert.match(creds, /\nSU[A-Z2-7]{56}\n/);
+    assert.equal(connection.tenantCredentials('acme_db', 'acme', 'p'.repeat(32)), creds);
+    assert.notEqual(connection.tenantCredentials('acme_db', 'acme', 'q'.repeat(32)), creds);
+  } finally {
+    connections.closeAll();
+  }
 });
 
 test('refresh drops the connection when the Secrets a DataStore names resolve to new credentials, not otherwise', async () => {

@@ -6,6 +6,10 @@ import type { EtcdConnection } from './etcd/connection.ts';
 import { EtcdDriver } from './etcd/driver.ts';
 import { type DatastoreObserver, instrumentDriver } from './instrumented.ts';
 import { mysqlDriver } from './mysql/driver.ts';
+import { NatsOperator } from './nats/accounts.ts';
+import type { NatsConnection } from './nats/connection.ts';
+import { NatsDriver } from './nats/driver.ts';
+import { resolveNatsDataStore } from './nats/resolve.ts';
 import { postgresDriver } from './postgresql/driver.ts';
 import { DataStoreConfigError, resolveEtcdDataStore, type SecretReader } from './resolve.ts';
 import type { SqlConnection } from './sql/connection.ts';
@@ -32,6 +36,13 @@ export type DataStoreConnection =
       kind: SqlDriverName;
       /** The CA that signed the server's certificate: kine verifies the server with it. Tenants use passwords. */
       caCertificatePem: string;
+    })
+  | (OpenConnection & {
+      kind: 'NATS';
+      /** The CA that signed the server's certificate: kine verifies the server with it. */
+      caCertificatePem: string;
+      /** The creds file kine logs in with: a user of the tenant's own account, signed for its password. */
+      tenantCredentials(schema: string, username: string, password: string): string;
     });
 
 const CHECK_TRUST_MS = 5_000;
@@ -80,6 +91,17 @@ export class DataStoreConnections {
         kind: 'etcd',
         driver: instrumented(new EtcdDriver(resolved.root)),
         ca: resolved.ca,
+        endpoints: spec.endpoints,
+        resolved,
+      };
+    }
+    if (resolved.kind === 'NATS') {
+      const operator = new NatsOperator(resolved.connection.operatorSeed);
+      return {
+        kind: 'NATS',
+        driver: instrumented(new NatsDriver(resolved.connection)),
+        caCertificatePem: resolved.connection.caCertificatePem,
+        tenantCredentials: (schema, username, password) => operator.tenantCredentials(schema, username, password),
         endpoints: spec.endpoints,
         resolved,
       };
@@ -145,7 +167,8 @@ function close(connection: Promise<DataStoreConnection> | undefined): void {
 
 export type ResolvedDataStore =
   | { kind: 'etcd'; root: EtcdConnection; ca: CertificateAndKey }
-  | { kind: SqlDriverName; connection: SqlConnection };
+  | { kind: SqlDriverName; connection: SqlConnection }
+  | { kind: 'NATS'; connection: NatsConnection };
 
 /**
  * A DataStore's connection settings, resolved as its driver needs them (its Secrets read); a DataStoreConfigError
@@ -158,11 +181,12 @@ export async function resolveDataStore(
   readSecret: SecretReader,
 ): Promise<ResolvedDataStore> {
   if (spec.driver === 'etcd') return { kind: 'etcd', ...(await resolveEtcdDataStore(name, spec, readSecret)) };
+  if (spec.driver === 'NATS') return { kind: 'NATS', connection: await resolveNatsDataStore(name, spec, readSecret) };
   if (!SQL_DRIVERS.some((driver) => driver === spec.driver)) {
     throw new DataStoreConfigError(
       name,
       'spec.driver',
-      `${spec.driver} is not supported yet (supported: etcd, ${SQL_DRIVERS.join(', ')}): use one of those`,
+      `${spec.driver} is not supported (supported: etcd, ${SQL_DRIVERS.join(', ')}, NATS): use one of those`,
     );
   }
   const { driver, connection } = await resolveSqlDataStore(name, spec, readSecret);

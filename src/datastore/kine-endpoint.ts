@@ -1,7 +1,7 @@
 import type { SqlDriverName } from './sql/resolve.ts';
 
 /** The datastores kine stands in front of, as DataStore `spec.driver` spells them. */
-export type KineDriver = SqlDriverName;
+export type KineDriver = SqlDriverName | 'NATS';
 
 /** What kine's storage endpoint is made of: the tenant's own login, the server's `host:port`, its database. */
 export interface KineEndpointParts {
@@ -9,6 +9,8 @@ export interface KineEndpointParts {
   password: string;
   address: string;
   database: string;
+  /** NATS: the tenant user's creds file (its JWT and seed); user and password are not used there. */
+  credsFile?: string;
 }
 
 /**
@@ -23,5 +25,9 @@ export function kineStorageEndpoint(driver: KineDriver, parts: KineEndpointParts
       return `postgres://${credentials}@${parts.address}/${parts.database}?sslmode=verify-full`;
     case 'MySQL':
       return `mysql://${credentials}@tcp(${parts.address})/${parts.database}`;
+    case 'NATS':
+      // The bucket is named like the schema, in the tenant's own account; noEmbed: never kine's embedded server.
+      if (!parts.credsFile) throw new Error(`kine on NATS needs the tenant's creds file (bucket ${parts.database})`);
+      return `nats://${parts.address}?bucket=${parts.database}&noEmbed&credsFile=${parts.credsFile}`;
   }
 }

@@ -1,5 +1,5 @@
 import type { DefaultedDeploymentSpec, DefaultedKonnectivitySpec } from '../api/v1alpha1/defaults.ts';
-import type { SqlDriverName } from '../datastore/sql/resolve.ts';
+import type { KineDriver } from '../datastore/kine-endpoint.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
 
 /**
@@ -28,8 +28,8 @@ export interface TenantContext {
   admissionControllers: readonly string[];
   kubeletPreferredAddressTypes: readonly string[];
   datastore: {
-    /** etcd, reached by the API server; a SQL driver, reached through the pod's kine container. */
-    driver: 'etcd' | SqlDriverName;
+    /** etcd, reached by the API server; SQL or NATS, reached through the pod's kine container. */
+    driver: 'etcd' | KineDriver;
     /** `host:port` endpoints of the DataStore. */
     endpoints: readonly string[];
     /** The tenant's key space is `/<schema>/`. */

@@ -11,6 +11,7 @@ export const KINE_VERSION = 'v0.17.5';
 export const KONNECTIVITY_VERSION = 'v0.34.0';
 export const COREDNS_VERSION = 'v1.13.1';
 export const HELM_VERSION = 'v3.22.0';
+export const NATS_SERVER_VERSION = 'v2.15.2';
 /** The Kubernetes minor helm v3.22.0's release build is stamped with (its client-go v0.37): `helm template` and
  * `helm lint` assume it when no cluster is asked. */
 const HELM_KUBERNETES_MINOR = '37';
@@ -180,6 +181,18 @@ export const COMPONENTS: readonly Component[] = [
     },
   },
   helmComponent(),
+  {
+    // Serves NATS DataStores (kamaji up --datastore nats, the integration suite); no release download is pinned.
+    name: 'nats-server',
+    version: NATS_SERVER_VERSION,
+    source: {
+      module: 'github.com/nats-io/nats-server/v2',
+      version: NATS_SERVER_VERSION,
+      package: 'github.com/nats-io/nats-server/v2',
+      localReplaceVersion: NATS_SERVER_VERSION,
+      versionVariables: {},
+    },
+  },
 ];
 
 export function componentNamed(name: string): Component {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import type {
@@ -6,6 +7,7 @@ import type {
   TenantControlPlane,
   TenantControlPlaneSpec,
 } from '../api/v1alpha1/tenant-control-plane.ts';
+import { newOperatorSeed } from '../datastore/nats/accounts.ts';
 import type { AdmissionRequest, AdmissionResponse, Operation } from './admission.ts';
 import {
   defaultTenantControlPlane,
@@ -299,12 +301,20 @@ describe('DataStore validation', () => {
     );
   });
 
-  test('refuses a driver the operator cannot use; accepts the SQL drivers the operator resolves', async () => {
+  test('refuses a DataStore the operator cannot use; accepts the SQL and NATS DataStores it resolves', async () => {
     const bad = dataStore('d', { driver: 'NATS' });
     assert.match(
       refusal(await reviewDataStore(request('CREATE', bad), context())),
-      /^spec\.driver: NATS is not supported yet \(supported: etcd, PostgreSQL, MySQL\): use one of those$/,
+      /^spec\.basicAuth\.password: set it to the seed \(SO…\) of the operator the NATS server trusts/,
     );
+    const nats = dataStore('d', {
+      driver: 'NATS',
+      basicAuth: {
+        username: { content: Buffer.from('kamaji').toString('base64') },
+        password: { content: Buffer.from(newOperatorSeed(randomBytes(32))).toString('base64') },
+      },
+    });
+    assert.equal((await reviewDataStore(request('CREATE', nats), context())).allowed, true);
     const sql = dataStore('d', { driver: 'MySQL' });
     assert.equal((await reviewDataStore(request('CREATE', sql), context())).allowed, true);
   });

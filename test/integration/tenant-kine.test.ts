@@ -21,7 +21,6 @@ import { objectNames } from '../../src/tenant/names.ts';
 import { type DesiredSecret, desiredCertificateSecrets, type SecretText } from '../../src/tenant/steps/certificates.ts';
 import { desiredDatastoreSecrets } from '../../src/tenant/steps/datastore.ts';
 import { desiredDeployment } from '../../src/tenant/steps/deployment.ts';
-import { KINE_LISTEN_ADDRESS } from '../../src/tenant/steps/kine.ts';
 import { desiredKubeconfigSecrets } from '../../src/tenant/steps/kubeconfigs.ts';
 import { ensureComponents } from '../../src/toolchain/ensure.ts';
 import { KUBERNETES_VERSION } from '../../src/toolchain/versions.ts';
@@ -29,12 +28,7 @@ import { startTestMariadb, type TestMariadb } from '../support/mariadb.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgresql.ts';
 import { assertServerGone } from '../support/sql-tenants.ts';
 import { loopbackContext } from '../support/tenant-context.ts';
-import { adminCreatingNamespace, containerArgsUnder, materializePodFiles } from '../support/tenant-pod.ts';
-
-/** `$(NAME)` references expanded from `variables`, as the kubelet does for a container's env values. */
-function expandEnv(value: string, variables: Readonly<Record<string, string>>): string {
-  return value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (reference, name: string) => variables[name] ?? reference);
-}
+import { adminCreatingNamespace, materializePodFiles, startKineAndApiServer } from '../support/tenant-pod.ts';
 
 /**
  * A SQL server of the test's own, and how to read kine's table as the tenant. Both servers accept TLS only
@@ -127,31 +121,19 @@ for (const backend of BACKENDS) {
 
       const deployment = desiredDeployment({ context, podTemplateChecksum: 'test' });
       await materializePodFiles(deployment, secrets, root);
-      // The pod's loopback is its own; here, processes share the host's, so kine gets a free port.
-      const kineAddress = `127.0.0.1:${await freePort()}`;
-      const args = (name: string) =>
-        containerArgsUnder(deployment, name, root).map((arg) => arg.replace(KINE_LISTEN_ADDRESS, kineAddress));
       const kine = deployment.spec?.template.spec?.containers.find((container) => container.name === 'kine');
       assert.ok(kine, 'the pod has a kine container');
-      const config = secrets.get(objectNames('alpha').datastoreConfigSecret) ?? {};
       assert.equal(kine.envFrom?.[0]?.secretRef?.name, objectNames('alpha').datastoreConfigSecret);
       assert.ok(!JSON.stringify(deployment).includes(password), 'the password is not in the Deployment');
-      const env = Object.fromEntries(
-        (kine.env ?? []).map((variable) => [variable.name, expandEnv(variable.value ?? '', config)]),
+      // The pod's loopback is its own; here, processes share the host's, so kine gets a free port.
+      const { kineAddress } = await startKineAndApiServer(
+        supervisor,
+        deployment,
+        secrets,
+        'alpha',
+        { kine: binaries.get('kine')?.path ?? '', kubeApiServer: binaries.get('kube-apiserver')?.path ?? '' },
+        root,
       );
-      supervisor.start({
-        name: 'kine',
-        command: binaries.get('kine')?.path ?? '',
-        args: args('kine'),
-        env: { PATH: process.env.PATH ?? '', ...config, ...env },
-        logFile: join(root, 'kine.log'),
-      });
-      supervisor.start({
-        name: 'kube-apiserver',
-        command: binaries.get('kube-apiserver')?.path ?? '',
-        args: args('kube-apiserver'),
-        logFile: join(root, 'kube-apiserver.log'),
-      });
 
       const admin = await adminCreatingNamespace(secrets, 'alpha', 'made-on-kine', KUBERNETES_VERSION);
       const core = admin.makeApiClient(CoreV1Api);

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Deployment, type V1Volume, VersionApi } from '@kubernetes/client-node';
+import { freePort } from '../../src/process/ports.ts';
+import type { SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
 import { objectNames } from '../../src/tenant/names.ts';
 import type { SecretText } from '../../src/tenant/steps/certificates.ts';
+import { KINE_LISTEN_ADDRESS } from '../../src/tenant/steps/kine.ts';
 import { waitFor } from '../../src/util/wait.ts';
 
 /**
@@ -68,4 +71,60 @@ export async function adminCreatingNamespace(
     description: 'the admin kubeconfig to create a Namespace',
   });
   return admin;
+}
+
+/** `$(NAME)` references expanded from `variables`, as the kubelet does for a container's env values. */
+export function expandEnv(value: string, variables: Readonly<Record<string, string>>): string {
+  return value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (reference, name: string) => variables[name] ?? reference);
+}
+
+export interface KinePod {
+  kine: SupervisedProcess;
+  apiServer: SupervisedProcess;
+  /** Where kine listens: a free loopback port (here processes share the host's loopback, not the pod's). */
+  kineAddress: string;
+  /** kine's environment, as the kubelet would give it (the datastore config Secret and expanded `env`). */
+  kineEnv: Record<string, string>;
+}
+
+/**
+ * Runs the Deployment's kine and kube-apiserver as processes, with the files `materializePodFiles` wrote under
+ * `root`: kine's env expanded from the datastore config Secret, as the kubelet does (`envFrom`, then `env`).
+ */
+export async function startKineAndApiServer(
+  supervisor: Supervisor,
+  deployment: V1Deployment,
+  secrets: ReadonlyMap<string, SecretText>,
+  tenant: string,
+  binaries: { kine: string; kubeApiServer: string },
+  root: string,
+): Promise<KinePod> {
+  const kineAddress = `127.0.0.1:${await freePort()}`;
+  const args = (name: string) =>
+    containerArgsUnder(deployment, name, root).map((arg) => arg.replace(KINE_LISTEN_ADDRESS, kineAddress));
+  const container = deployment.spec?.template.spec?.containers.find((candidate) => candidate.name === 'kine');
+  const config = secrets.get(objectNames(tenant).datastoreConfigSecret) ?? {};
+  const kineEnv = {
+    ...config,
+    ...Object.fromEntries(
+      (container?.env ?? []).map((variable) => [
+        variable.name,
+        expandEnv(variable.value ?? '', config).replaceAll('=/etc/', `=${root}/etc/`),
+      ]),
+    ),
+  };
+  const kine = supervisor.start({
+    name: 'kine',
+    command: binaries.kine,
+    args: args('kine'),
+    env: { PATH: process.env.PATH ?? '', ...kineEnv },
+    logFile: join(root, 'kine.log'),
+  });
+  const apiServer = supervisor.start({
+    name: 'kube-apiserver',
+    command: binaries.kubeApiServer,
+    args: args('kube-apiserver'),
+    logFile: join(root, 'kube-apiserver.log'),
+  });
+  return { kine, apiServer, kineAddress, kineEnv };
 }

@@ -15,6 +15,7 @@ import { etcdServer } from './etcd.ts';
 import { datastoreProcess, launchInBox } from './launch.ts';
 import type { DatastoreRecord, LocalDatastoreObjects, LocalDatastoreServer, LocalDriver } from './local-datastore.ts';
 import { mysqlServer } from './mysql.ts';
+import { natsServer } from './nats.ts';
 import { postgresqlServer } from './postgresql.ts';
 
 /** The local datastore servers by the driver name users type; one module each, of one shape. */
@@ -22,6 +23,7 @@ export const LOCAL_DATASTORE_SERVERS: Partial<Record<LocalDriver, LocalDatastore
   etcd: etcdServer,
   postgresql: postgresqlServer,
   mysql: mysqlServer,
+  nats: natsServer,
 };
 
 /** The DataStore `up` starts; TCPs without `spec.dataStore` use it (the manager's default). */

@@ -242,12 +242,19 @@ function contextOf(reconcile: TenantReconcile, deps: PipelineDependencies): Tena
   };
 }
 
-/** How the tenant authenticates to its DataStore: a certificate from the etcd CA, or its SQL password (kine). */
+/**
+ * How the tenant authenticates to its DataStore: a certificate from the etcd CA, or its password (kine): on SQL the
+ * database user's, on NATS the one its account's signing key is derived from (with the creds file it gives).
+ */
 function tenantCredentials(reconcile: TenantReconcile, tenantCa: CertificateAndKey): TenantCredentials {
   const connection = reconcile.dataStore;
   if (connection.kind === 'etcd') return { kind: 'etcd', datastoreCa: connection.ca };
   const { kind, caCertificatePem } = connection;
-  return { kind, caCertificatePem, password: reconcile.dataStorePassword, tenantCa };
+  const password = reconcile.dataStorePassword;
+  if (kind !== 'NATS') return { kind, caCertificatePem, password, tenantCa };
+  const { dataStoreSchema, dataStoreUsername } = reconcile.spec;
+  const natsCredentials = connection.tenantCredentials(dataStoreSchema, dataStoreUsername, password);
+  return { kind, caCertificatePem, password, tenantCa, natsCredentials };
 }
 
 /** `status.addons.konnectivity`: enabled, the server's certificate and kubeconfig, the egress ConfigMap. */

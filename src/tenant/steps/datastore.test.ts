@@ -3,7 +3,8 @@ import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { sampleContext } from '../../../test/support/tenant-context.ts';
 import { createCertificateAuthority } from '../../pki/certificates.ts';
-import { desiredDatastoreSecrets, KINE_COMMON_NAME } from './datastore.ts';
+import { desiredDatastoreSecrets, KINE_COMMON_NAME, NATS_CREDENTIALS_KEY } from './datastore.ts';
+import { kinePodParts } from './kine.ts';
 
 test('the datastore config Secret lists each endpoint with one https scheme, also one written with a scheme', async () => {
   const context = sampleContext({
@@ -54,4 +55,32 @@ test("a SQL tenant gets the server CA, kine's certificate and its password with 
   // Kept on the next pass.
   const again = await desiredDatastoreSecrets({ ...input, existing: new Map(secrets.map((s) => [s.name, s.data])) });
   assert.equal(again[0]?.data['server.crt'], certificate?.data['server.crt']);
+});
+
+test("a NATS tenant's creds file goes to the datastore certificate Secret, mounted for kine alone", async () => {
+  const context = sampleContext({ datastore: { driver: 'NATS', endpoints: ['nats-0:4222'], schema: 'acme_db' } });
+  const tenantCa = await createCertificateAuthority('acme-ca', { validityDays: 10 });
+  const secrets = await desiredDatastoreSecrets({
+    context,
+    credentials: {
+      kind: 'NATS',
+      caCertificatePem: 'SERVER CA',
+      password: 'p'.repeat(32),
+      tenantCa,
+      natsCredentials: 'CREDS',
+    },
+    username: 'acme_user',
+    existing: new Map(),
+    options: { rotate: false },
+  });
+  assert.equal(secrets[0]?.data[NATS_CREDENTIALS_KEY], 'CREDS');
+  assert.equal(secrets[1]?.data.DB_CONNECTION_STRING, 'nats-0:4222');
+  const { containers, volumes } = kinePodParts(context);
+  const endpoint = containers[0]?.env?.find((variable) => variable.name === 'KINE_ENDPOINT')?.value;
+  assert.equal(endpoint, 'nats://$(DB_CONNECTION_STRING)?bucket=$(DB_SCHEMA)&noEmbed&credsFile=/etc/kine/nats.creds');
+  const items = volumes[0]?.projected?.sources?.flatMap((source) => source.secret?.items ?? []) ?? [];
+  assert.ok(items.some((item) => item.key === NATS_CREDENTIALS_KEY && item.path === 'nats.creds'));
+  const sql = kinePodParts(sampleContext({ datastore: { driver: 'MySQL', endpoints: ['m:3306'], schema: 'a' } }));
+  const sqlItems = sql.volumes[0]?.projected?.sources?.flatMap((source) => source.secret?.items ?? []) ?? [];
+  assert.ok(!sqlItems.some((item) => item.key === NATS_CREDENTIALS_KEY));
 });

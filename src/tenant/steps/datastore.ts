@@ -1,4 +1,4 @@
-import type { SqlDriverName } from '../../datastore/sql/resolve.ts';
+import type { KineDriver } from '../../datastore/kine-endpoint.ts';
 import type { CertificateAndKey } from '../../pki/certificates.ts';
 import { etcdClientUrl } from '../../util/endpoints.ts';
 import type { TenantContext } from '../context.ts';
@@ -15,11 +15,15 @@ import {
 export type TenantCredentials =
   /** etcd: a client certificate signed by the DataStore's CA (certificate and key); its CN is the user. */
   | { kind: 'etcd'; datastoreCa: CertificateAndKey }
-  /** PostgreSQL, MySQL: the tenant user's password; the server is verified with the DataStore's CA certificate. */
+  /**
+   * PostgreSQL, MySQL, NATS: the tenant user's password; the server is verified with the DataStore's CA certificate.
+   * NATS also needs the creds file kine logs in with (`natsCredentials`).
+   */
   | {
-      kind: SqlDriverName;
+      kind: KineDriver;
       caCertificatePem: string;
       password: string;
+      natsCredentials?: string;
       /** Signs kine's certificate: kine's serving one, and the API server's client one towards kine. */
       tenantCa: CertificateAndKey;
     };
@@ -41,12 +45,12 @@ export interface DatastoreSecretsInput {
 export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Promise<DesiredSecret[]> {
   const { context, credentials, username, existing, options } = input;
   const names = objectNames(context.name);
-  const sql = credentials.kind !== 'etcd';
+  const behindKine = credentials.kind !== 'etcd';
   const certificate = await keepOrIssue(
     certificateIn(existing.get(names.datastoreCertificateSecret)),
-    sql ? credentials.tenantCa : credentials.datastoreCa,
+    behindKine ? credentials.tenantCa : credentials.datastoreCa,
     {
-      ...(sql
+      ...(behindKine
         ? {
             commonName: KINE_COMMON_NAME,
             subjectAltNames: ['127.0.0.1', 'localhost'],
@@ -63,27 +67,31 @@ export async function desiredDatastoreSecrets(input: DatastoreSecretsInput): Pro
       name: names.datastoreCertificateSecret,
       component: 'datastore-certificate',
       data: {
-        'ca.crt': sql ? credentials.caCertificatePem : credentials.datastoreCa.certificatePem,
+        'ca.crt': behindKine ? credentials.caCertificatePem : credentials.datastoreCa.certificatePem,
         'server.crt': certificate.certificatePem,
         'server.key': certificate.privateKeyPem,
+        ...(behindKine && credentials.natsCredentials ? { [NATS_CREDENTIALS_KEY]: credentials.natsCredentials } : {}),
       },
     },
     {
       name: names.datastoreConfigSecret,
       component: 'datastore-config',
       data: {
-        // SQL: host:port, as upstream (kine's endpoint URL is built from it); one primary, so the first.
-        DB_CONNECTION_STRING: sql
+        // SQL, NATS: host:port, as upstream (kine's endpoint URL is built from it); the first endpoint.
+        DB_CONNECTION_STRING: behindKine
           ? (context.datastore.endpoints[0] ?? '')
           : context.datastore.endpoints.map(etcdClientUrl).join(','),
         DB_SCHEMA: context.datastore.schema,
         DB_USER: username,
         // etcd tenants authenticate by certificate only.
-        DB_PASSWORD: sql ? credentials.password : '',
+        DB_PASSWORD: behindKine ? credentials.password : '',
       },
     },
   ];
 }
+
+/** The key of the datastore certificate Secret holding a NATS tenant's creds file (mounted for kine). */
+export const NATS_CREDENTIALS_KEY = 'nats.creds';
 
 /** The common name of kine's certificate, which is also the API server's client certificate towards kine. */
 export const KINE_COMMON_NAME = 'kube-apiserver-kine';

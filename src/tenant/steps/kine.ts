@@ -4,6 +4,7 @@ import { type KineDriver, kineStorageEndpoint } from '../../datastore/kine-endpo
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
 import { mergeArgs } from './args.ts';
+import { NATS_CREDENTIALS_KEY } from './datastore.ts';
 import { type PodPaths, podPaths, SECRET_FILE_MODE } from './pod-paths.ts';
 
 /** kine serves the etcd API to the API server on loopback only, on etcd's client port. */
@@ -21,6 +22,7 @@ export function kineEndpoint(driver: KineDriver): string {
     password: '$(DB_PASSWORD)',
     address: '$(DB_CONNECTION_STRING)',
     database: '$(DB_SCHEMA)',
+    ...(driver === 'NATS' ? { credsFile: `${KINE_CERTIFICATE_DIR}/${NATS_CREDENTIALS_KEY}` } : {}),
   });
 }
 
@@ -50,7 +52,7 @@ export function kineFlags(directory: string = KINE_CERTIFICATE_DIR): Record<stri
   };
 }
 
-/** What kine adds to the control-plane pod for a SQL DataStore; nothing for etcd. */
+/** What kine adds to the control-plane pod for a SQL or NATS DataStore; nothing for etcd. */
 export function kinePodParts(context: TenantContext): { containers: V1Container[]; volumes: V1Volume[] } {
   const driver = context.datastore.driver;
   if (driver === 'etcd') return { containers: [], volumes: [] };
@@ -85,6 +87,7 @@ export function kinePodParts(context: TenantContext): { containers: V1Container[
                   { key: 'ca.crt', path: 'datastore-ca.crt' },
                   { key: 'server.crt', path: 'server.crt' },
                   { key: 'server.key', path: 'server.key' },
+                  ...(driver === 'NATS' ? [{ key: NATS_CREDENTIALS_KEY, path: NATS_CREDENTIALS_KEY }] : []),
                 ],
               },
             },
