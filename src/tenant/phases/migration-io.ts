@@ -1,0 +1,105 @@
+import { serverSideApply } from '../../controller/apply.ts';
+import { accessFromKubeconfig } from '../../controller/cluster-access.ts';
+import { ApiError, hasStatus, KubeClient, resourcePath } from '../../controller/kube-client.ts';
+import type { DataStoreConnection } from '../../datastore/connections.ts';
+import type { TenantStorage } from '../../datastore/driver.ts';
+import { type KeyspaceOptions, type KeyValue, openTenantKeyspace } from '../../datastore/keyspace/keyspace.ts';
+import { FREEZE_NAME, FREEZE_PROBE, freezeMessage, freezeObjects, freezeResources } from '../steps/freeze.ts';
+import type { TenantConnection } from '../tenant-clients.ts';
+
+/** The I/O of a migration: the freeze in the tenant, and the copy of its key space between two DataStores. */
+
+/** Refusals in a row, per control-plane replica, that count as the freeze being enforced by every replica. */
+const PROBES_PER_REPLICA = 4;
+const FREEZE_TIMEOUT_MS = 30_000;
+const PROBE_INTERVAL_MS = 100;
+/** Copies redone when the source changed during one (a write admitted just before the freeze took effect). */
+const COPY_ATTEMPTS = 3;
+
+/**
+ * Puts the freeze in the tenant and returns once it is enforced: a dry-run write, each on a new connection (so the
+ * tenant's Service spreads them over its API servers, which load admission policies each on its own), refused
+ * with the freeze's message PROBES_PER_REPLICA × replicas times in a row.
+ */
+export async function freezeTenant(
+  tenant: TenantConnection,
+  source: string,
+  target: string,
+  replicas: number,
+): Promise<void> {
+  for (const { type, object } of freezeObjects(source, target)) await serverSideApply(tenant.caller, type, object);
+  const message = freezeMessage(source, target);
+  const access = accessFromKubeconfig(tenant.kubeconfig, '/', tenant.secret);
+  const deadline = Date.now() + FREEZE_TIMEOUT_MS;
+  let refusedInARow = 0;
+  let last = 'no answer yet';
+  while (refusedInARow < PROBES_PER_REPLICA * Math.max(1, replicas)) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the write freeze was not enforced by the tenant's API servers within ${FREEZE_TIMEOUT_MS / 1000} s (last probe: ${last}); check that the ValidatingAdmissionPolicy admission plugin is enabled`,
+      );
+    }
+    const client = new KubeClient(access, { maxSockets: 1 });
+    try {
+      await client.request('POST', FREEZE_PROBE.path, { query: FREEZE_PROBE.query, body: FREEZE_PROBE.body });
+      refusedInARow = 0;
+      last = 'a write was accepted';
+    } catch (error) {
+      if (!(error instanceof ApiError) || !error.message.includes(message)) throw error;
+      refusedInARow++;
+      last = 'refused';
+    } finally {
+      client.close();
+    }
+    if (refusedInARow === 0) await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
+  }
+}
+
+/** Removes the freeze (binding first, so the policy is never bound to nothing); gone already is fine. */
+export async function unfreezeTenant(tenant: TenantConnection): Promise<void> {
+  for (const type of [freezeResources.binding, freezeResources.policy]) {
+    await tenant.caller.request('DELETE', resourcePath(type, { name: FREEZE_NAME })).catch((error: unknown) => {
+      if (!hasStatus(error, 404)) throw error;
+    });
+  }
+}
+
+/**
+ * Makes the target's key space exactly the source's at one revision, and checks it: the target holds as many keys
+ * as were read, and a second read of the source finds the same entries (otherwise a write that was already past
+ * admission when the freeze took effect landed during the copy, and it is copied again). Returns the keys copied.
+ */
+export async function copyKeyspace(
+  source: DataStoreConnection,
+  target: DataStoreConnection,
+  storage: TenantStorage,
+  options?: KeyspaceOptions,
+): Promise<number> {
+  const from = await openTenantKeyspace(source.resolved, storage, options);
+  try {
+    const to = await openTenantKeyspace(target.resolved, storage, options);
+    try {
+      for (let attempt = 1; attempt <= COPY_ATTEMPTS; attempt++) {
+        const { entries } = await from.snapshot();
+        await to.replace(entries);
+        const copied = await to.count();
+        if (copied !== entries.length) {
+          throw new Error(`${entries.length} keys were written but the target holds ${copied}`);
+        }
+        if (sameEntries(entries, (await from.snapshot()).entries)) return copied;
+      }
+      throw new Error(`the source kept changing during ${COPY_ATTEMPTS} copies although writes are frozen`);
+    } finally {
+      await to.close();
+    }
+  } finally {
+    await from.close();
+  }
+}
+
+/** The same keys with the same values (in any order). */
+export function sameEntries(a: readonly KeyValue[], b: readonly KeyValue[]): boolean {
+  if (a.length !== b.length) return false;
+  const values = new Map(a.map((entry) => [entry.key, entry.value]));
+  return b.every((entry) => values.get(entry.key)?.equals(entry.value) === true);
+}

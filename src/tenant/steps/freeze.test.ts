@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
+import { FREEZE_NAME, freezeMessage, freezeObjects } from './freeze.ts';
+import { describeObject } from './objects.ts';
+
+test('the freeze is a policy and its binding named kamaji-freeze, denying every write with the migration named', () => {
+  const objects = freezeObjects('etcd-a', 'pg-b');
+  assert.deepEqual(objects.map(describeObject), [
+    `ValidatingAdmissionPolicy ${FREEZE_NAME}`,
+    `ValidatingAdmissionPolicyBinding ${FREEZE_NAME}`,
+  ]);
+  const policy = objects[0]?.object as V1ValidatingAdmissionPolicy;
+  const binding = objects[1]?.object as V1ValidatingAdmissionPolicyBinding;
+  assert.deepEqual(binding.spec, { policyName: FREEZE_NAME, validationActions: ['Deny'] });
+  assert.equal(policy.spec?.failurePolicy, 'Fail');
+  assert.deepEqual(policy.spec?.validations, [
+    { expression: 'false', reason: 'Forbidden', message: freezeMessage('etcd-a', 'pg-b') },
+  ]);
+  assert.match(freezeMessage('etcd-a', 'pg-b'), /from DataStore etcd-a to pg-b.*retry in a moment$/);
+  const [rule] = policy.spec?.matchConstraints?.resourceRules ?? [];
+  assert.deepEqual(rule, {
+    apiGroups: ['*'],
+    apiVersions: ['*'],
+    operations: ['CREATE', 'UPDATE', 'DELETE'],
+    resources: ['*', '*/*'],
+  });
+});
+
+test('only requests that store nothing (reviews, token requests) are left out of the freeze', () => {
+  const policy = freezeObjects('a', 'b')[0]?.object as V1ValidatingAdmissionPolicy;
+  const excluded = (policy.spec?.matchConstraints?.excludeResourceRules ?? []).flatMap((rule) =>
+    (rule.resources ?? []).map((resource) => `${rule.apiGroups?.join()}/${resource} ${rule.operations?.join()}`),
+  );
+  assert.deepEqual(excluded, [
+    'authentication.k8s.io/tokenreviews CREATE',
+    'authentication.k8s.io/selfsubjectreviews CREATE',
+    'authorization.k8s.io/subjectaccessreviews CREATE',
+    'authorization.k8s.io/selfsubjectaccessreviews CREATE',
+    'authorization.k8s.io/localsubjectaccessreviews CREATE',
+    'authorization.k8s.io/selfsubjectrulesreviews CREATE',
+    '/serviceaccounts/token CREATE',
+  ]);
+});
