@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import type { CertificateAndKey } from '../pki/certificates.ts';
 import type { DatastoreDriver } from './driver.ts';
@@ -16,6 +17,8 @@ interface OpenConnection {
   checkedAt?: number;
   /** host:port endpoints, as the tenant's pod reaches them (its API server for etcd, kine for SQL). */
   endpoints: readonly string[];
+  /** The DataStore's settings as resolved, for opening a tenant's key space (migration, backup). */
+  resolved: ResolvedDataStore;
 }
 
 /** What the tenant pipeline needs of a DataStore, by driver. */
@@ -78,6 +81,7 @@ export class DataStoreConnections {
         driver: instrumented(new EtcdDriver(resolved.root)),
         ca: resolved.ca,
         endpoints: spec.endpoints,
+        resolved,
       };
     }
     const { kind, connection } = resolved;
@@ -87,7 +91,24 @@ export class DataStoreConnections {
       driver: instrumented(driver),
       caCertificatePem: connection.caCertificatePem,
       endpoints: spec.endpoints,
+      resolved,
     };
+  }
+
+  /**
+   * Reads the DataStore's Secrets again and, when what they resolve to changed (a rotated password or certificate),
+   * drops the open connection so that the next use opens one with the new settings. A DataStore's generation does
+   * not change when only its Secrets do, so the DataStore controller calls this on each of its periodic checks.
+   */
+  async refresh(dataStore: DataStore): Promise<boolean> {
+    const name = dataStore.metadata.name ?? '';
+    const cached = this.open.get(name);
+    const current = await cached?.connection.catch(() => undefined);
+    if (!current) return false;
+    const now = await resolveDataStore(name, dataStore.spec, this.readSecret);
+    if (fingerprint(now) === fingerprint(current.resolved)) return false;
+    this.retire(name);
+    return true;
   }
 
   /**
@@ -112,6 +133,10 @@ export class DataStoreConnections {
     for (const { connection } of this.open.values()) close(connection);
     this.open.clear();
   }
+}
+
+function fingerprint(resolved: ResolvedDataStore): string {
+  return createHash('sha256').update(JSON.stringify(resolved)).digest('hex');
 }
 
 function close(connection: Promise<DataStoreConnection> | undefined): void {
