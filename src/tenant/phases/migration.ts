@@ -116,6 +116,7 @@ export class MigrationPhase implements Phase {
     }
     switch (action.kind) {
       case 'none':
+        return this.settled(reconcile, current);
       case 'finishing':
         return {};
       case 'wait':
@@ -130,18 +131,34 @@ export class MigrationPhase implements Phase {
     }
   }
 
-  private async migrate(reconcile: TenantReconcile, source: string, target: string, attempts: number) {
+  private async migrate(
+    reconcile: TenantReconcile,
+    source: string,
+    target: string,
+    attempts: number,
+  ): Promise<PhaseOutcome> {
+    // Nothing is written before the target is reachable and writes can be frozen: until then the tenant runs on.
+    const notYet = (reason: string, why: string): PhaseOutcome => ({
+      condition: {
+        status: 'False',
+        reason,
+        message: `cannot migrate from DataStore ${source} to ${target} yet: ${why}; the tenant stays on ${source}`,
+      },
+      requeueAfterMs: RETRY_SOON_MS,
+    });
+    let reached: Awaited<ReturnType<typeof reachableDataStore>>;
+    try {
+      reached = await this.reachTarget(reconcile, target);
+    } catch (error) {
+      if (!(error instanceof MigrationFailure)) throw error;
+      return notYet(error.reason, error.message);
+    }
     const live = this.deps.observed.deployment(reconcile.namespace, reconcile.name);
     if (!live || (live.spec?.replicas ?? 1) === 0 || !deploymentRolledOut(live)) {
-      // The freeze needs a serving control plane; nothing starts before it is there (the tenant runs on as it is).
-      return {
-        condition: {
-          status: 'False' as const,
-          reason: 'WaitingForControlPlane',
-          message: `migration from DataStore ${source} to ${target} waits for the control plane to be Ready (scale it up if it is asleep): writes are frozen through it during the copy`,
-        },
-        requeueAfterMs: RETRY_SOON_MS,
-      };
+      return notYet(
+        'WaitingForControlPlane',
+        'writes are frozen through the control plane during the copy, so it must be Ready first (scale it up if it is asleep)',
+      );
     }
     const record = { source, target, attempts };
     await this.writeRecord(reconcile, { ...record, step: 'Copying' }, 'Migrating');
@@ -152,7 +169,7 @@ export class MigrationPhase implements Phase {
       `moving the tenant's data from DataStore ${source} to ${target}`,
     );
     try {
-      const { dataStore, connection } = await this.reachTarget(reconcile, target);
+      const { dataStore, connection } = reached;
       const storage = await this.storage(reconcile, connection);
       await this.claimTarget(reconcile, connection, storage, target);
       await freezeTenant(await this.clients.connect(reconcile), source, target, live.spec?.replicas ?? 1);
@@ -180,6 +197,20 @@ export class MigrationPhase implements Phase {
     } catch (error) {
       return this.fail(reconcile, { ...record, attempts: attempts + 1 }, error as Error);
     }
+  }
+
+  /** Nothing to move. A condition left by a migration that could not start is replaced; none is added otherwise. */
+  private settled(reconcile: TenantReconcile, current: string): PhaseOutcome {
+    const conditions = reconcile.tcp.status?.conditions ?? [];
+    const previous = conditions.find((condition) => condition.type === this.condition);
+    if (!previous || previous.status === 'True') return {};
+    return {
+      condition: {
+        status: 'True',
+        reason: 'NotNeeded',
+        message: `the tenant's data is on DataStore ${current}, the one spec.dataStore names`,
+      },
+    };
   }
 
   /** The target DataStore reachable, and not the source's backend under another name. */
