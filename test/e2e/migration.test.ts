@@ -1,0 +1,163 @@
+/**
+ * Live migration between DataStores on a real `kamaji up`, under load: the demo tenant (one worker) moved etcd →
+ * etcd → PostgreSQL → PostgreSQL → etcd while a client creates ConfigMaps in it. Each move: writes refused with
+ * the migration named during the freeze, every acknowledged ConfigMap there exactly once afterwards, the worker
+ * still Ready, and nothing of the tenant left on the DataStore it left. Needs root; skipped otherwise.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { V1Node, V1Secret } from '@kubernetes/client-node';
+import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
+import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
+import { runCommand } from '../../src/cluster/command.ts';
+import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
+import { DEMO_TENANT, hostKubeconfigPath } from '../../src/cluster/up.ts';
+import { decodeSecretData } from '../../src/controller/secret-data.ts';
+import { resolveDataStore } from '../../src/datastore/connections.ts';
+import { freezeMessage } from '../../src/tenant/steps/freeze.ts';
+import { ensureComponent } from '../../src/toolchain/ensure.ts';
+import { ConfigMapWriter } from '../support/config-map-writer.ts';
+import { kamaji, printed } from '../support/kamaji-cli.ts';
+import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { tenantTraces } from '../support/tenant-traces.ts';
+
+const LOAD_NAMESPACE = 'migration-load';
+
+describe('live migration between DataStores: kamaji up, a worker, a writer', { skip: NEEDS_ROOT }, () => {
+  let workDir = '';
+  let layout: StateLayout;
+  let kubectlPath = '';
+  let upSucceeded = false;
+  const demoKubeconfig = () => join(workDir, 'demo.kubeconfig');
+  const requireUp = () => assert.ok(upSucceeded, 'kamaji up did not succeed (see the first test)');
+
+  async function kubectl(kubeconfig: string, args: readonly string[]): Promise<string> {
+    return (await runCommand(kubectlPath, [`--kubeconfig=${kubeconfig}`, ...args])).stdout;
+  }
+  const admin = (...args: string[]) => kubectl(hostKubeconfigPath(layout), args);
+  const demo = (...args: string[]) => kubectl(demoKubeconfig(), args);
+  const demoTcp = async () =>
+    JSON.parse(
+      await admin('get', 'tcp', DEMO_TENANT.name, '-n', DEMO_TENANT.namespace, '-o', 'json'),
+    ) as TenantControlPlane;
+
+  async function resolved(name: string) {
+    const dataStore = JSON.parse(await admin('get', 'datastore', name, '-o', 'json')) as DataStore;
+    return resolveDataStore(name, dataStore.spec, async (namespace, secret) => {
+      const object = JSON.parse(await admin('get', 'secret', secret, '-n', namespace, '-o', 'json')) as V1Secret;
+      return decodeSecretData(object);
+    });
+  }
+
+  async function addDataStore(driver: string, name: string): Promise<void> {
+    const added = await kamaji('datastore', 'add', driver, `--name=${name}`, `--state-dir=${layout.root}`);
+    assert.equal(added.code, 0, `kamaji datastore add ${driver} --name=${name} failed:\n${printed(added)}`);
+  }
+
+  before(async () => {
+    workDir = await mkdtemp('/tmp/mig-e2e-');
+    layout = stateLayout(join(workDir, 'state'));
+    await requireHostPackages();
+    kubectlPath = (await ensureComponent('kubectl')).path;
+  });
+
+  after(async () => {
+    const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
+    if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  test('kamaji up with one worker, and the DataStores to move between', { timeout: 900_000 }, async () => {
+    const up = await kamaji('up', `--state-dir=${layout.root}`, '--workers=1');
+    assert.equal(up.code, 0, `kamaji up failed:\n${printed(up)}`);
+    const kubeconfig = await kamaji('kubeconfig', DEMO_TENANT.name, `--state-dir=${layout.root}`);
+    assert.equal(kubeconfig.code, 0, printed(kubeconfig));
+    await writeFile(demoKubeconfig(), kubeconfig.stdout, { mode: 0o600 });
+    await demo('create', 'namespace', LOAD_NAMESPACE);
+    await addDataStore('etcd', 'etcd2');
+    await addDataStore('postgresql', 'pg1');
+    await addDataStore('postgresql', 'pg2');
+    upSucceeded = true;
+  });
+
+  const moves = [
+    ['default', 'etcd2'],
+    ['etcd2', 'pg1'],
+    ['pg1', 'pg2'],
+    ['pg2', 'default'],
+  ] as const;
+  for (const [source, target] of moves) {
+    test(`${source} → ${target} under a writer: refusals name the move, every acknowledged ConfigMap once, the worker Ready, nothing left on ${source}`, {
+      timeout: 600_000,
+    }, async (t) => {
+      requireUp();
+      const before = await demoTcp();
+      assert.equal(before.status?.storage?.dataStoreName, source, `the tenant is on ${source}`);
+      const schema = before.spec.dataStoreSchema ?? '';
+      const user = before.spec.dataStoreUsername ?? '';
+      const writer = new ConfigMapWriter(await readFile(demoKubeconfig(), 'utf8'), LOAD_NAMESPACE);
+      try {
+        writer.start();
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        const started = performance.now();
+        await admin(
+          'patch',
+          'tcp',
+          DEMO_TENANT.name,
+          '-n',
+          DEMO_TENANT.namespace,
+          '--type=merge',
+          '-p',
+          JSON.stringify({ spec: { dataStore: target } }),
+        );
+        await runCommand(kubectlPath, [
+          `--kubeconfig=${hostKubeconfigPath(layout)}`,
+          'wait',
+          `tcp/${DEMO_TENANT.name}`,
+          '-n',
+          DEMO_TENANT.namespace,
+          `--for=jsonpath={.status.conditions[?(@.type=="DataStoreMigrated")].reason}=Migrated`,
+          '--timeout=300s',
+        ]);
+        const seconds = (performance.now() - started) / 1000;
+        // Writes after the move are acknowledged again.
+        const acknowledgedBefore = writer.report.acknowledged.length;
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        const report = await writer.stop();
+        assert.ok(report.acknowledged.length > acknowledgedBefore, 'writes are acknowledged once the move is done');
+
+        const after = await demoTcp();
+        assert.equal(after.status?.storage?.dataStoreName, target);
+        assert.equal(after.status?.storage?.migration, undefined, 'no migration pending');
+        assert.equal(after.status?.kubernetesResources?.version?.status, 'Ready');
+
+        const messages = [...report.refused.keys()];
+        assert.ok(messages.length > 0, 'some writes met the freeze');
+        assert.deepEqual(messages, [freezeMessage(source, target)], 'every refusal names the move');
+        const refusals = [...report.refused.values()].reduce((sum, count) => sum + count, 0);
+
+        const stored = await writer.stored();
+        const missing = report.acknowledged.filter((sequence) => stored.get(sequence) !== 1);
+        assert.deepEqual(missing, [], 'every acknowledged ConfigMap exists exactly once');
+        const twice = [...stored].filter(([, count]) => count > 1);
+        assert.deepEqual(twice, [], 'no ConfigMap twice');
+
+        const nodes = (JSON.parse(await demo('get', 'nodes', '-o', 'json')) as { items: V1Node[] }).items;
+        const ready = nodes.filter((node) =>
+          node.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True'),
+        );
+        assert.equal(ready.length, 1, 'the worker is still joined and Ready');
+
+        assert.deepEqual(await tenantTraces(await resolved(source), schema, user), { data: 0, users: 0 });
+        t.diagnostic(
+          `${source} → ${target}: ${seconds.toFixed(1)} s to Migrated; ${report.acknowledged.length} writes acknowledged, ${refusals} refused over ${(((report.refusedUntil ?? 0) - (report.refusedFrom ?? 0)) / 1000).toFixed(1)} s, ${report.unknown.length} unanswered (${report.unknown.filter((sequence) => stored.get(sequence) === 1).length} of them stored)`,
+        );
+      } finally {
+        await writer.stop();
+        writer.close();
+      }
+    });
+  }
+});
