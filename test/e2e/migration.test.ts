@@ -152,7 +152,7 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
 
         assert.deepEqual(await tenantTraces(await resolved(source), schema, user), { data: 0, users: 0 });
         t.diagnostic(
-          `${source} → ${target}: ${seconds.toFixed(1)} s to Migrated; ${report.acknowledged.length} writes acknowledged, ${refusals} refused over ${(((report.refusedUntil ?? 0) - (report.refusedFrom ?? 0)) / 1000).toFixed(1)} s, ${report.unknown.length} unanswered (${report.unknown.filter((sequence) => stored.get(sequence) === 1).length} of them stored)`,
+          `${source} → ${target}: ${seconds.toFixed(1)} s to Migrated; ${report.acknowledged.length} writes acknowledged, ${refusals} refused over ${(((report.refusedUntil ?? 0) - (report.refusedFrom ?? 0)) / 1000).toFixed(1)} s, ${report.unknown.length} unanswered or failed otherwise (${report.unknown.filter((sequence) => stored.get(sequence) === 1).length} of them stored: ${[...report.errors].join(' | ')})`,
         );
       } finally {
         await writer.stop();

@@ -1,5 +1,6 @@
 import { accessFromKubeconfig } from '../../src/controller/cluster-access.ts';
 import { ApiError, builtinResources, KubeClient, resourcePath } from '../../src/controller/kube-client.ts';
+import { FREEZE_NAME } from '../../src/tenant/steps/freeze.ts';
 
 /** The label that numbers each ConfigMap the writer creates. */
 export const SEQUENCE_LABEL = 'kamaji.test/sequence';
@@ -11,6 +12,8 @@ export interface WriterReport {
   refused: Map<string, number>;
   /** Sequence numbers with no answer or another error: they may or may not exist. */
   unknown: number[];
+  /** What those errors said. */
+  errors: Set<string>;
   /** The first and last refusal, ms since the writer started (the freeze as clients saw it). */
   refusedFrom?: number;
   refusedUntil?: number;
@@ -26,7 +29,7 @@ export class ConfigMapWriter {
   private readonly path: string;
   private stopped = false;
   private running: Promise<void> | undefined;
-  readonly report: WriterReport = { acknowledged: [], refused: new Map(), unknown: [] };
+  readonly report: WriterReport = { acknowledged: [], refused: new Map(), unknown: [], errors: new Set() };
 
   constructor(kubeconfig: string, namespace: string) {
     this.client = new KubeClient(accessFromKubeconfig(kubeconfig, '/', 'tenant kubeconfig'), { maxSockets: 1 });
@@ -47,7 +50,7 @@ export class ConfigMapWriter {
           await this.client.request('POST', this.path, { body, timeoutMs: 5_000 });
           this.report.acknowledged.push(sequence);
         } catch (error) {
-          if (error instanceof ApiError && error.status === 403) {
+          if (error instanceof ApiError && error.status === 403 && error.message.includes(FREEZE_NAME)) {
             const message = error.message.replace(/^.*?denied request: /, '');
             this.report.refused.set(message, (this.report.refused.get(message) ?? 0) + 1);
             const at = performance.now() - started;
@@ -55,6 +58,7 @@ export class ConfigMapWriter {
             this.report.refusedUntil = at;
           } else {
             this.report.unknown.push(sequence);
+            this.report.errors.add((error as Error).message);
           }
         }
         await new Promise((resolve) => setTimeout(resolve, intervalMs));

@@ -17,9 +17,8 @@ const PROBE_INTERVAL_MS = 100;
 const COPY_ATTEMPTS = 3;
 
 /**
- * Puts the freeze in the tenant and returns once it is enforced: a dry-run write, each on a new connection (so the
- * tenant's Service spreads them over its API servers, which load admission policies each on its own), refused
- * with the freeze's message PROBES_PER_REPLICA × replicas times in a row.
+ * Puts the freeze in the tenant and returns once it is enforced: a dry-run write refused with the freeze's message
+ * PROBES_PER_REPLICA × replicas times in a row (see `probeInARow`).
  */
 export async function freezeTenant(
   tenant: TenantConnection,
@@ -29,38 +28,70 @@ export async function freezeTenant(
 ): Promise<void> {
   for (const { type, object } of freezeObjects(source, target)) await serverSideApply(tenant.caller, type, object);
   const message = freezeMessage(source, target);
+  await probeInARow(tenant, replicas, 'refused', async (client) => {
+    try {
+      await client.request('POST', FREEZE_PROBE.path, { query: FREEZE_PROBE.query, body: FREEZE_PROBE.body });
+      return false;
+    } catch (error) {
+      if (!(error instanceof ApiError) || !error.message.includes(message)) throw error;
+      return true;
+    }
+  });
+}
+
+/**
+ * Removes the freeze (binding first, so the policy is never bound to nothing) and returns once writes are accepted
+ * PROBES_PER_REPLICA × replicas times in a row. Each delete goes over a new connection too: a kept-alive one may
+ * still lead to an API server that was replaced during the switch (it serves the other DataStore until it exits),
+ * so a probe still refused deletes again.
+ */
+export async function thawTenant(tenant: TenantConnection, replicas: number): Promise<void> {
+  await probeInARow(tenant, replicas, 'accepted', async (client) => {
+    try {
+      await client.request('POST', FREEZE_PROBE.path, { query: FREEZE_PROBE.query, body: FREEZE_PROBE.body });
+      return true;
+    } catch (error) {
+      if (!(error instanceof ApiError) || !error.message.includes(FREEZE_NAME)) throw error;
+      for (const type of [freezeResources.binding, freezeResources.policy]) {
+        await client.request('DELETE', resourcePath(type, { name: FREEZE_NAME })).catch((deleteError: unknown) => {
+          if (!hasStatus(deleteError, 404)) throw deleteError;
+        });
+      }
+      return false;
+    }
+  });
+}
+
+/**
+ * Probes until `probe` holds PROBES_PER_REPLICA × replicas times in a row, each on a new connection, so that the
+ * tenant's Service spreads them over its API servers (each loads admission policies on its own, from a watch).
+ */
+async function probeInARow(
+  tenant: TenantConnection,
+  replicas: number,
+  what: 'refused' | 'accepted',
+  probe: (client: KubeClient) => Promise<boolean>,
+): Promise<void> {
   const access = accessFromKubeconfig(tenant.kubeconfig, '/', tenant.secret);
   const deadline = Date.now() + FREEZE_TIMEOUT_MS;
-  let refusedInARow = 0;
-  let last = 'no answer yet';
-  while (refusedInARow < PROBES_PER_REPLICA * Math.max(1, replicas)) {
+  const wanted = PROBES_PER_REPLICA * Math.max(1, replicas);
+  for (let inARow = 0; inARow < wanted; ) {
     if (Date.now() > deadline) {
       throw new Error(
-        `the write freeze was not enforced by the tenant's API servers within ${FREEZE_TIMEOUT_MS / 1000} s (last probe: ${last}); check that the ValidatingAdmissionPolicy admission plugin is enabled`,
+        `writes were not ${what} by every API server of the tenant within ${FREEZE_TIMEOUT_MS / 1000} s (${inARow} of ${wanted} probes in a row); check that the ValidatingAdmissionPolicy admission plugin is enabled`,
       );
     }
     const client = new KubeClient(access, { maxSockets: 1 });
     try {
-      await client.request('POST', FREEZE_PROBE.path, { query: FREEZE_PROBE.query, body: FREEZE_PROBE.body });
-      refusedInARow = 0;
-      last = 'a write was accepted';
+      inARow = (await probe(client)) ? inARow + 1 : 0;
     } catch (error) {
-      if (!(error instanceof ApiError) || !error.message.includes(message)) throw error;
-      refusedInARow++;
-      last = 'refused';
+      // No answer (an API server going away in a rollout) is a miss; an unexpected answer is an error.
+      if (error instanceof ApiError) throw error;
+      inARow = 0;
     } finally {
       client.close();
     }
-    if (refusedInARow === 0) await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
-  }
-}
-
-/** Removes the freeze (binding first, so the policy is never bound to nothing); gone already is fine. */
-export async function unfreezeTenant(tenant: TenantConnection): Promise<void> {
-  for (const type of [freezeResources.binding, freezeResources.policy]) {
-    await tenant.caller.request('DELETE', resourcePath(type, { name: FREEZE_NAME })).catch((error: unknown) => {
-      if (!hasStatus(error, 404)) throw error;
-    });
+    if (inARow === 0) await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
   }
 }
 

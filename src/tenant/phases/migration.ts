@@ -8,7 +8,7 @@ import { deleteTenantData } from '../finalize.ts';
 import { deploymentRolledOut } from '../status.ts';
 import type { TenantClients } from '../tenant-clients.ts';
 import { reachableDataStore, refusalMessage, storedPassword } from './datastore.ts';
-import { copyKeyspace, freezeTenant, unfreezeTenant } from './migration-io.ts';
+import { copyKeyspace, freezeTenant, thawTenant } from './migration-io.ts';
 import {
   Blocked,
   type Phase,
@@ -281,7 +281,7 @@ export class MigrationPhase implements Phase {
 
   /** The freeze lifted (the tenant serves the source) and the tenant deleted from the target. */
   private async rollBack(reconcile: TenantReconcile, record: MigrationRecord): Promise<void> {
-    await unfreezeTenant(await this.clients.connect(reconcile));
+    await thawTenant(await this.clients.connect(reconcile), replicasOf(reconcile));
     await deleteTenantData(this.deps, reconcile.tcp, record.target, identityOf(reconcile));
   }
 
@@ -306,6 +306,10 @@ export class MigrationPhase implements Phase {
       status,
     );
   }
+}
+
+function replicasOf(reconcile: TenantReconcile): number {
+  return reconcile.spec.controlPlane.deployment.replicas ?? 1;
 }
 
 function identityOf(reconcile: TenantReconcile) {
@@ -352,7 +356,7 @@ export class MigrationCompletionPhase implements Phase {
         requeueAfterMs: ROLLOUT_POLL_MS,
       };
     }
-    await unfreezeTenant(await this.clients.connect(reconcile));
+    await thawTenant(await this.clients.connect(reconcile), replicasOf(reconcile));
     const deletedKeys = await deleteTenantData(this.deps, reconcile.tcp, record.source, identityOf(reconcile));
     const tcp = reconcile.tcp;
     reconcile.tcp = await patchStatus<TenantControlPlane>(
