@@ -91,7 +91,11 @@ try {
   await kamaji('datastore', 'add', 'etcd', '--name=etcd2', `--state-dir=${layout.root}`);
   await kamaji('datastore', 'add', 'postgresql', '--name=pg1', `--state-dir=${layout.root}`);
   const admin = new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
-  const tenantAccess = accessFromKubeconfig(await tenantKubeconfig(layout, DEMO_TENANT.namespace, DEMO_TENANT.name), '/', 'demo');
+  const tenantAccess = accessFromKubeconfig(
+    await tenantKubeconfig(layout, DEMO_TENANT.namespace, DEMO_TENANT.name),
+    '/',
+    'demo',
+  );
   const tenant = new KubeClient(tenantAccess);
   const created = performance.now();
   await createConfigMaps(tenant, OBJECTS);
