@@ -13,6 +13,9 @@ import type { TenantConnection } from '../tenant-clients.ts';
 const PROBES_PER_REPLICA = 4;
 const FREEZE_TIMEOUT_MS = 30_000;
 const PROBE_INTERVAL_MS = 100;
+/** One probe's answer: a connection that found an API server on its way out must not use up the whole wait. */
+const PROBE_TIMEOUT_MS = 2_000;
+const probeOptions = { query: FREEZE_PROBE.query, body: FREEZE_PROBE.body, timeoutMs: PROBE_TIMEOUT_MS };
 /** Copies redone when the source changed during one (a write admitted just before the freeze took effect). */
 const COPY_ATTEMPTS = 3;
 
@@ -30,7 +33,7 @@ export async function freezeTenant(
   const message = freezeMessage(source, target);
   await probeInARow(tenant, replicas, 'refused', async (client) => {
     try {
-      await client.request('POST', FREEZE_PROBE.path, { query: FREEZE_PROBE.query, body: FREEZE_PROBE.body });
+      await client.request('POST', FREEZE_PROBE.path, probeOptions);
       return false;
     } catch (error) {
       if (!(error instanceof ApiError) || !error.message.includes(message)) throw error;
@@ -48,7 +51,7 @@ export async function freezeTenant(
 export async function thawTenant(tenant: TenantConnection, replicas: number): Promise<void> {
   await probeInARow(tenant, replicas, 'accepted', async (client) => {
     try {
-      await client.request('POST', FREEZE_PROBE.path, { query: FREEZE_PROBE.query, body: FREEZE_PROBE.body });
+      await client.request('POST', FREEZE_PROBE.path, probeOptions);
       return true;
     } catch (error) {
       if (!(error instanceof ApiError) || !error.message.includes(FREEZE_NAME)) throw error;
