@@ -112,8 +112,8 @@ describe('the kamaji-freeze policy in a real API server', () => {
         "tokens are issued (kubelets refresh pods' tokens) and reviewed",
       );
 
-      await thawTenant(tenant, 1);
-      await thawTenant(tenant, 1);
+      assert.equal(await thawTenant(tenant, 1, 10_000), true, 'lifted');
+      assert.equal(await thawTenant(tenant, 1, 10_000), true, 'and lifting again is a no-op');
       for (const type of [freezeResources.policy, freezeResources.binding]) {
         await assert.rejects(tenant.client.request('GET', resourcePath(type, { name: FREEZE_NAME })), { status: 404 });
       }

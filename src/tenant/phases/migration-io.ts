@@ -31,71 +31,81 @@ export async function freezeTenant(
 ): Promise<void> {
   for (const { type, object } of freezeObjects(source, target)) await serverSideApply(tenant.caller, type, object);
   const message = freezeMessage(source, target);
-  await probeInARow(tenant, replicas, 'refused', async (client) => {
+  const outcome = await probeInARow(tenant, replicas, FREEZE_TIMEOUT_MS, async (client) => {
     try {
       await client.request('POST', FREEZE_PROBE.path, probeOptions);
       return false;
     } catch (error) {
-      if (!(error instanceof ApiError) || !error.message.includes(message)) throw error;
-      return true;
+      if (error instanceof ApiError && error.message.includes(message)) return true;
+      throw error;
     }
   });
+  if (outcome !== 'done') {
+    throw new Error(
+      `the write freeze was not enforced by every API server of the tenant within ${FREEZE_TIMEOUT_MS / 1000} s (${outcome}); check that the ValidatingAdmissionPolicy admission plugin is enabled`,
+    );
+  }
 }
 
 /**
- * Removes the freeze (binding first, so the policy is never bound to nothing) and returns once writes are accepted
- * PROBES_PER_REPLICA × replicas times in a row. Each delete goes over a new connection too: a kept-alive one may
- * still lead to an API server that was replaced during the switch (it serves the other DataStore until it exits),
- * so a probe still refused deletes again.
+ * Removes the freeze (binding first, so the policy is never bound to nothing) from every API server that still
+ * enforces it, until writes are accepted PROBES_PER_REPLICA × replicas times in a row, for at most `budgetMs`;
+ * true when done. After a switch, an API server that was replaced keeps serving the source (frozen) until it
+ * exits, and may be reached by a new connection meanwhile: a probe it refuses deletes there too (harmless), and
+ * the thaw is done only once none answers any more.
  */
-export async function thawTenant(tenant: TenantConnection, replicas: number): Promise<void> {
-  await probeInARow(tenant, replicas, 'accepted', async (client) => {
+export async function thawTenant(tenant: TenantConnection, replicas: number, budgetMs: number): Promise<boolean> {
+  const outcome = await probeInARow(tenant, replicas, budgetMs, async (client) => {
     try {
       await client.request('POST', FREEZE_PROBE.path, probeOptions);
       return true;
     } catch (error) {
       if (!(error instanceof ApiError) || !error.message.includes(FREEZE_NAME)) throw error;
       for (const type of [freezeResources.binding, freezeResources.policy]) {
-        await client.request('DELETE', resourcePath(type, { name: FREEZE_NAME })).catch((deleteError: unknown) => {
+        const path = resourcePath(type, { name: FREEZE_NAME });
+        await client.request('DELETE', path, { timeoutMs: PROBE_TIMEOUT_MS }).catch((deleteError: unknown) => {
           if (!hasStatus(deleteError, 404)) throw deleteError;
         });
       }
       return false;
     }
   });
+  return outcome === 'done';
 }
 
 /**
  * Probes until `probe` holds PROBES_PER_REPLICA × replicas times in a row, each on a new connection, so that the
  * tenant's Service spreads them over its API servers (each loads admission policies on its own, from a watch).
+ * No answer or a server error (an API server going away in a rollout) is a miss; another refusal is an error.
+ * Returns 'done', or what was seen when the budget ran out.
  */
 async function probeInARow(
   tenant: TenantConnection,
   replicas: number,
-  what: 'refused' | 'accepted',
+  budgetMs: number,
   probe: (client: KubeClient) => Promise<boolean>,
-): Promise<void> {
+): Promise<string> {
   const access = accessFromKubeconfig(tenant.kubeconfig, '/', tenant.secret);
-  const deadline = Date.now() + FREEZE_TIMEOUT_MS;
+  const deadline = Date.now() + budgetMs;
   const wanted = PROBES_PER_REPLICA * Math.max(1, replicas);
+  let last = 'no probe answered';
   for (let inARow = 0; inARow < wanted; ) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `writes were not ${what} by every API server of the tenant within ${FREEZE_TIMEOUT_MS / 1000} s (${inARow} of ${wanted} probes in a row); check that the ValidatingAdmissionPolicy admission plugin is enabled`,
-      );
-    }
+    if (Date.now() > deadline) return `${inARow} of ${wanted} probes in a row; last: ${last}`;
     const client = new KubeClient(access, { maxSockets: 1 });
     try {
-      inARow = (await probe(client)) ? inARow + 1 : 0;
+      const held = await probe(client);
+      inARow = held ? inARow + 1 : 0;
+      last = held ? 'as wanted' : 'not yet';
     } catch (error) {
-      // No answer (an API server going away in a rollout) is a miss; an unexpected answer is an error.
-      if (error instanceof ApiError) throw error;
+      if (error instanceof ApiError && error.status < 500) throw error;
       inARow = 0;
+      last = (error as Error).message;
     } finally {
       client.close();
     }
     if (inARow === 0) await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
   }
+  return 'done';
 }
 
 /**

@@ -39,6 +39,9 @@ export const FIRST_BACKOFF_MS = 10_000;
 export const MAX_BACKOFF_MS = 5 * 60_000;
 /** While the pods roll onto the target, look this often (a Deployment change also wakes the tenant). */
 const ROLLOUT_POLL_MS = 2_000;
+/** How long one pass tries to lift the freeze after the switch (replaced API servers may answer a while longer). */
+const THAW_MS = 10_000;
+const ROLLBACK_THAW_MS = 30_000;
 
 /** How long to wait before retrying after `attempts` failed attempts. */
 export function backoffMs(attempts: number): number {
@@ -281,7 +284,10 @@ export class MigrationPhase implements Phase {
 
   /** The freeze lifted (the tenant serves the source) and the tenant deleted from the target. */
   private async rollBack(reconcile: TenantReconcile, record: MigrationRecord): Promise<void> {
-    await thawTenant(await this.clients.connect(reconcile), replicasOf(reconcile));
+    // Before the switch every API server serves the source: the freeze goes at once unless they cannot be reached.
+    if (!(await thawTenant(await this.clients.connect(reconcile), replicasOf(reconcile), ROLLBACK_THAW_MS))) {
+      throw new Error(`the freeze could not be lifted within ${ROLLBACK_THAW_MS / 1000} s`);
+    }
     await deleteTenantData(this.deps, reconcile.tcp, record.target, identityOf(reconcile));
   }
 
@@ -356,7 +362,17 @@ export class MigrationCompletionPhase implements Phase {
         requeueAfterMs: ROLLOUT_POLL_MS,
       };
     }
-    await thawTenant(await this.clients.connect(reconcile), replicasOf(reconcile));
+    if (!(await thawTenant(await this.clients.connect(reconcile), replicasOf(reconcile), THAW_MS))) {
+      reconcile.observe({ kubernetesResources: { version: { status: 'Migrating' } } });
+      return {
+        condition: {
+          status: 'False',
+          reason: 'Thawing',
+          message: `switched to DataStore ${record.target} and rolled out; the freeze is lifted there, and writes are refused only by replaced API servers (serving ${record.source}) until they exit`,
+        },
+        requeueAfterMs: ROLLOUT_POLL_MS,
+      };
+    }
     const deletedKeys = await deleteTenantData(this.deps, reconcile.tcp, record.source, identityOf(reconcile));
     const tcp = reconcile.tcp;
     reconcile.tcp = await patchStatus<TenantControlPlane>(
