@@ -48,11 +48,10 @@ export async function freezeTenant(
 }
 
 /**
- * Removes the freeze (binding first, so the policy is never bound to nothing) from every API server that still
- * enforces it, until writes are accepted PROBES_PER_REPLICA × replicas times in a row, for at most `budgetMs`;
- * true when done. After a switch, an API server that was replaced keeps serving the source (frozen) until it
- * exits, and may be reached by a new connection meanwhile: a probe it refuses deletes there too (harmless), and
- * the thaw is done only once none answers any more.
+ * Removes the freeze (binding first, so the policy is never bound to nothing) and returns true once writes are
+ * accepted PROBES_PER_REPLICA × replicas times in a row (within `budgetMs`). A probe still refused deletes again,
+ * over a new connection: every API server loads policies on its own. Only call it when every API server serves
+ * the DataStore the data is on (before the switch, or once the replaced pods are gone).
  */
 export async function thawTenant(tenant: TenantConnection, replicas: number, budgetMs: number): Promise<boolean> {
   const outcome = await probeInARow(tenant, replicas, budgetMs, async (client) => {

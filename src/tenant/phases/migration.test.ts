@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffMs, FIRST_BACKOFF_MS, MAX_BACKOFF_MS, type MigrationRecord, migrationAction } from './migration.ts';
+import type { V1Deployment } from '@kubernetes/client-node';
+import {
+  backoffMs,
+  FIRST_BACKOFF_MS,
+  MAX_BACKOFF_MS,
+  type MigrationRecord,
+  migrationAction,
+  replacedServersMayRun,
+} from './migration.ts';
 import { sameEntries } from './migration-io.ts';
 
 const NOW = Date.parse('2026-12-01T07:00:00Z');
@@ -70,4 +78,26 @@ test('entries compare by key and value, in any order', () => {
   assert.equal(sameEntries(copied, [entry('a', '1'), entry('b', '3')]), false);
   assert.equal(sameEntries(copied, [entry('a', '1')]), false);
   assert.equal(sameEntries(copied, [entry('a', '1'), entry('c', '2')]), false);
+});
+
+test('replaced control-plane pods may run while the Deployment counts terminating ones, or within their grace period', () => {
+  const deployment = (status: V1Deployment['status'], grace?: number): V1Deployment => ({
+    spec: { selector: {}, template: { spec: { containers: [], terminationGracePeriodSeconds: grace } } },
+    status,
+  });
+  assert.equal(replacedServersMayRun(deployment({ terminatingReplicas: 1 }), NOW), true);
+  assert.equal(replacedServersMayRun(deployment({ terminatingReplicas: 0 }), NOW), false);
+  const progressed = (secondsAgo: number) => ({
+    conditions: [
+      {
+        type: 'Progressing',
+        status: 'True',
+        lastUpdateTime: new Date(NOW - secondsAgo * 1000).toISOString() as unknown as Date,
+      },
+    ],
+  });
+  assert.equal(replacedServersMayRun(deployment(progressed(34)), NOW), true, '30 s grace and a margin');
+  assert.equal(replacedServersMayRun(deployment(progressed(36)), NOW), false);
+  assert.equal(replacedServersMayRun(deployment(progressed(8), 2), NOW), false, "the pod's own grace period");
+  assert.equal(replacedServersMayRun(deployment({}), NOW), true, 'nothing known: assume they may');
 });

@@ -1,3 +1,4 @@
+import type { V1Deployment } from '@kubernetes/client-node';
 import { tenantControlPlaneResource } from '../../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane.ts';
 import { patchStatus } from '../../controller/apply.ts';
@@ -42,6 +43,8 @@ const ROLLOUT_POLL_MS = 2_000;
 /** How long one pass tries to lift the freeze after the switch (replaced API servers may answer a while longer). */
 const THAW_MS = 10_000;
 const ROLLBACK_THAW_MS = 30_000;
+/** Beyond a pod's termination grace period, for a kubelet to have reported it gone. */
+const GRACE_MARGIN_SECONDS = 5;
 
 /** How long to wait before retrying after `attempts` failed attempts. */
 export function backoffMs(attempts: number): number {
@@ -314,6 +317,19 @@ export class MigrationPhase implements Phase {
   }
 }
 
+/**
+ * Whether pods of a replaced template may still run: the Deployment's terminatingReplicas (Kubernetes 1.35 on);
+ * without it, until the termination grace period (plus a margin) has passed since the new pods became available.
+ */
+export function replacedServersMayRun(deployment: V1Deployment, now: number): boolean {
+  const terminating = deployment.status?.terminatingReplicas;
+  if (terminating !== undefined) return terminating > 0;
+  const progressed = deployment.status?.conditions?.find((condition) => condition.type === 'Progressing');
+  const since = Date.parse(String(progressed?.lastUpdateTime ?? ''));
+  const graceSeconds = deployment.spec?.template.spec?.terminationGracePeriodSeconds ?? 30;
+  return !(since + (graceSeconds + GRACE_MARGIN_SECONDS) * 1000 <= now);
+}
+
 function replicasOf(reconcile: TenantReconcile): number {
   return reconcile.spec.controlPlane.deployment.replicas ?? 1;
 }
@@ -349,29 +365,27 @@ export class MigrationCompletionPhase implements Phase {
   async run(reconcile: TenantReconcile): Promise<PhaseOutcome> {
     const record = reconcile.tcp.status?.storage?.migration;
     if (record?.step !== 'Switched') return {};
-    const version = reconcile.status.kubernetesResources?.version;
-    if (version?.status !== 'Ready') {
+    const waiting = (reason: string, message: string): PhaseOutcome => {
       reconcile.observe({ kubernetesResources: { version: { status: 'Migrating' } } });
+      return { condition: { status: 'False', reason, message }, requeueAfterMs: ROLLOUT_POLL_MS };
+    };
+    const switched = `switched to DataStore ${record.target} (${record.keys ?? 0} keys copied)`;
+    if (reconcile.status.kubernetesResources?.version?.status !== 'Ready') {
       const rollout = reconcile.status.kubernetesResources?.deployment;
-      return {
-        condition: {
-          status: 'False',
-          reason: 'RollingOut',
-          message: `switched to DataStore ${record.target} (${record.keys ?? 0} keys copied); waiting for the control plane to roll out on it (${rollout?.updatedReplicas ?? 0} replicas updated, ${rollout?.readyReplicas ?? 0} ready) before writes are allowed again`,
-        },
-        requeueAfterMs: ROLLOUT_POLL_MS,
-      };
+      return waiting(
+        'RollingOut',
+        `${switched}; waiting for the control plane to roll out on it (${rollout?.updatedReplicas ?? 0} replicas updated, ${rollout?.readyReplicas ?? 0} ready) before writes are allowed again`,
+      );
+    }
+    // A replaced API server serves the source until it exits: the freeze is lifted only once none is left, or a
+    // delete reaching one would let it acknowledge writes the source's deletion then loses.
+    const deployment = this.deps.observed.deployment(reconcile.namespace, reconcile.name);
+    const now = (this.deps.now?.() ?? new Date()).getTime();
+    if (deployment && replacedServersMayRun(deployment, now)) {
+      return waiting('WaitingForReplacedPods', `${switched}; waiting for the replaced control-plane pods to exit`);
     }
     if (!(await thawTenant(await this.clients.connect(reconcile), replicasOf(reconcile), THAW_MS))) {
-      reconcile.observe({ kubernetesResources: { version: { status: 'Migrating' } } });
-      return {
-        condition: {
-          status: 'False',
-          reason: 'Thawing',
-          message: `switched to DataStore ${record.target} and rolled out; the freeze is lifted there, and writes are refused only by replaced API servers (serving ${record.source}) until they exit`,
-        },
-        requeueAfterMs: ROLLOUT_POLL_MS,
-      };
+      return waiting('Thawing', `${switched}; the freeze is being lifted`);
     }
     const deletedKeys = await deleteTenantData(this.deps, reconcile.tcp, record.source, identityOf(reconcile));
     const tcp = reconcile.tcp;
