@@ -5,38 +5,37 @@
  * still Ready, and nothing of the tenant left on the DataStore it left. Needs root; skipped otherwise.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { V1Node, V1Secret } from '@kubernetes/client-node';
 import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { runCommand } from '../../src/cluster/command.ts';
-import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
 import { DEMO_TENANT, hostKubeconfigPath } from '../../src/cluster/up.ts';
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import { resolveDataStore } from '../../src/datastore/connections.ts';
 import { freezeMessage } from '../../src/tenant/steps/freeze.ts';
-import { ensureComponent } from '../../src/toolchain/ensure.ts';
+import { waitFor } from '../../src/util/wait.ts';
 import { ConfigMapWriter } from '../support/config-map-writer.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
-import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { useKamajiInstance } from '../support/kamaji-instance.ts';
+import { NEEDS_ROOT } from '../support/needs-root.ts';
 import { tenantTraces } from '../support/tenant-traces.ts';
 
 const LOAD_NAMESPACE = 'migration-load';
 
 describe('live migration between DataStores: kamaji up, a worker, a writer', { skip: NEEDS_ROOT }, () => {
-  let workDir = '';
-  let layout: StateLayout;
-  let kubectlPath = '';
+  const instance = useKamajiInstance('migration');
   let upSucceeded = false;
-  const demoKubeconfig = () => join(workDir, 'demo.kubeconfig');
+  const demoKubeconfig = () => join(instance().workDir, 'demo.kubeconfig');
+  const stateDir = () => `--state-dir=${instance().layout.root}`;
   const requireUp = () => assert.ok(upSucceeded, 'kamaji up did not succeed (see the first test)');
 
   async function kubectl(kubeconfig: string, args: readonly string[]): Promise<string> {
-    return (await runCommand(kubectlPath, [`--kubeconfig=${kubeconfig}`, ...args])).stdout;
+    return (await runCommand(instance().kubectlPath, [`--kubeconfig=${kubeconfig}`, ...args])).stdout;
   }
-  const admin = (...args: string[]) => kubectl(hostKubeconfigPath(layout), args);
+  const admin = (...args: string[]) => kubectl(hostKubeconfigPath(instance().layout), args);
   const demo = (...args: string[]) => kubectl(demoKubeconfig(), args);
   const demoTcp = async () =>
     JSON.parse(
@@ -52,27 +51,14 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
   }
 
   async function addDataStore(driver: string, name: string): Promise<void> {
-    const added = await kamaji('datastore', 'add', driver, `--name=${name}`, `--state-dir=${layout.root}`);
+    const added = await kamaji('datastore', 'add', driver, `--name=${name}`, stateDir());
     assert.equal(added.code, 0, `kamaji datastore add ${driver} --name=${name} failed:\n${printed(added)}`);
   }
 
-  before(async () => {
-    workDir = await mkdtemp('/tmp/mig-e2e-');
-    layout = stateLayout(join(workDir, 'state'));
-    await requireHostPackages();
-    kubectlPath = (await ensureComponent('kubectl')).path;
-  });
-
-  after(async () => {
-    const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
-    if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
-    await rm(workDir, { recursive: true, force: true });
-  });
-
   test('kamaji up with one worker, and the DataStores to move between', { timeout: 900_000 }, async () => {
-    const up = await kamaji('up', `--state-dir=${layout.root}`, '--workers=1');
+    const up = await kamaji('up', stateDir(), '--workers=1');
     assert.equal(up.code, 0, `kamaji up failed:\n${printed(up)}`);
-    const kubeconfig = await kamaji('kubeconfig', DEMO_TENANT.name, `--state-dir=${layout.root}`);
+    const kubeconfig = await kamaji('kubeconfig', DEMO_TENANT.name, stateDir());
     assert.equal(kubeconfig.code, 0, printed(kubeconfig));
     await writeFile(demoKubeconfig(), kubeconfig.stdout, { mode: 0o600 });
     await demo('create', 'namespace', LOAD_NAMESPACE);
@@ -112,15 +98,17 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
           '-p',
           JSON.stringify({ spec: { dataStore: target } }),
         );
-        await runCommand(kubectlPath, [
-          `--kubeconfig=${hostKubeconfigPath(layout)}`,
-          'wait',
-          `tcp/${DEMO_TENANT.name}`,
-          '-n',
-          DEMO_TENANT.namespace,
-          `--for=jsonpath={.status.conditions[?(@.type=="DataStoreMigrated")].reason}=Migrated`,
-          '--timeout=300s',
-        ]);
+        const after = await waitFor(
+          async () => {
+            const tcp = await demoTcp();
+            const done = tcp.status?.storage?.dataStoreName === target && !tcp.status.storage.migration;
+            const migrated = (tcp.status?.conditions ?? []).some(
+              (condition) => condition.type === 'DataStoreMigrated' && condition.reason === 'Migrated',
+            );
+            return done && migrated ? tcp : undefined;
+          },
+          { description: `the move to ${target}`, timeoutMs: 300_000, intervalMs: 500 },
+        );
         const seconds = (performance.now() - started) / 1000;
         // Writes after the move are acknowledged again.
         const acknowledgedBefore = writer.report.acknowledged.length;
@@ -128,9 +116,6 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
         const report = await writer.stop();
         assert.ok(report.acknowledged.length > acknowledgedBefore, 'writes are acknowledged once the move is done');
 
-        const after = await demoTcp();
-        assert.equal(after.status?.storage?.dataStoreName, target);
-        assert.equal(after.status?.storage?.migration, undefined, 'no migration pending');
         assert.equal(after.status?.kubernetesResources?.version?.status, 'Ready');
 
         const messages = [...report.refused.keys()];
