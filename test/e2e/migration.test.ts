@@ -5,6 +5,7 @@
  * still Ready, and nothing of the tenant left on the DataStore it left. Needs root; skipped otherwise.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -83,7 +84,11 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
       assert.equal(before.status?.storage?.dataStoreName, source, `the tenant is on ${source}`);
       const schema = before.spec.dataStoreSchema ?? '';
       const user = before.spec.dataStoreUsername ?? '';
-      const writer = new ConfigMapWriter(await readFile(demoKubeconfig(), 'utf8'), LOAD_NAMESPACE);
+      const writer = new ConfigMapWriter(
+        await readFile(demoKubeconfig(), 'utf8'),
+        LOAD_NAMESPACE,
+        `${source}-${target}`,
+      );
       try {
         writer.start();
         await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -139,6 +144,90 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
         t.diagnostic(
           `${source} → ${target}: ${seconds.toFixed(1)} s to Migrated; ${report.acknowledged.length} writes acknowledged, ${refusals} refused over ${(((report.refusedUntil ?? 0) - (report.refusedFrom ?? 0)) / 1000).toFixed(1)} s, ${report.unknown.length} unanswered or failed otherwise (${report.unknown.filter((sequence) => stored.get(sequence) === 1).length} of them stored: ${[...report.errors].join(' | ')})`,
         );
+      } finally {
+        await writer.stop();
+        writer.close();
+      }
+    });
+  }
+
+  /** SIGKILL to the process of the manager replica holding the leader Lease (found by its pod's HOSTNAME). */
+  async function killLeader(): Promise<string> {
+    const lease = JSON.parse(await admin('get', 'lease', 'kamaji-manager', '-n', 'kamaji-system', '-o', 'json')) as {
+      spec: { holderIdentity?: string };
+    };
+    const pod = lease.spec.holderIdentity?.split('_')[0] ?? '';
+    const victims = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((pid) => {
+        try {
+          const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+          return command.includes('manager') && environment.includes(`HOSTNAME=${pod}`);
+        } catch {
+          return false;
+        }
+      });
+    assert.equal(victims.length, 1, `one manager process of the leader ${pod}`);
+    process.kill(Number(victims[0]), 'SIGKILL');
+    return pod;
+  }
+
+  for (const [source, target, step] of [
+    ['default', 'etcd2', 'Copying'],
+    ['etcd2', 'default', 'Switched'],
+  ] as const) {
+    test(`${source} → ${target} with the leading manager killed (SIGKILL) at ${step}: the next leader ends it consistent`, {
+      timeout: 600_000,
+    }, async (t) => {
+      requireUp();
+      const before = await demoTcp();
+      assert.equal(before.status?.storage?.dataStoreName, source);
+      const writer = new ConfigMapWriter(
+        await readFile(demoKubeconfig(), 'utf8'),
+        LOAD_NAMESPACE,
+        `killed-${step.toLowerCase()}`,
+      );
+      try {
+        writer.start();
+        await admin(
+          'patch',
+          'tcp',
+          DEMO_TENANT.name,
+          '-n',
+          DEMO_TENANT.namespace,
+          '--type=merge',
+          '-p',
+          JSON.stringify({ spec: { dataStore: target } }),
+        );
+        await waitFor(async () => ((await demoTcp()).status?.storage?.migration?.step === step ? true : undefined), {
+          description: `the migration at ${step}`,
+          timeoutMs: 120_000,
+          intervalMs: 50,
+        });
+        const killed = await killLeader();
+        const after = await waitFor(
+          async () => {
+            const tcp = await demoTcp();
+            const done = tcp.status?.storage?.dataStoreName === target && !tcp.status.storage.migration;
+            return done && tcp.status?.kubernetesResources?.version?.status === 'Ready' ? tcp : undefined;
+          },
+          { description: `the move to ${target} after the kill`, timeoutMs: 300_000, intervalMs: 500 },
+        );
+        const report = await writer.stop();
+        const stored = await writer.stored();
+        const missing = report.acknowledged.filter((sequence) => stored.get(sequence) !== 1);
+        assert.deepEqual(missing, [], 'every acknowledged ConfigMap exists exactly once');
+        assert.deepEqual([...report.refused.keys()], [freezeMessage(source, target)]);
+        const schema = after.spec.dataStoreSchema ?? '';
+        const user = after.spec.dataStoreUsername ?? '';
+        assert.deepEqual(await tenantTraces(await resolved(source), schema, user), { data: 0, users: 0 });
+        assert.notEqual(
+          (await tenantTraces(await resolved(target), schema, user)).data,
+          0,
+          'the data is on the target',
+        );
+        t.diagnostic(`killed ${killed} at ${step}; ${report.acknowledged.length} writes acknowledged, all there`);
       } finally {
         await writer.stop();
         writer.close();

@@ -2,8 +2,9 @@ import { accessFromKubeconfig } from '../../src/controller/cluster-access.ts';
 import { ApiError, builtinResources, KubeClient, resourcePath } from '../../src/controller/kube-client.ts';
 import { FREEZE_NAME } from '../../src/tenant/steps/freeze.ts';
 
-/** The label that numbers each ConfigMap the writer creates. */
+/** The label that numbers each ConfigMap the writer creates, and the one that names the writer's run. */
 export const SEQUENCE_LABEL = 'kamaji.test/sequence';
+export const RUN_LABEL = 'kamaji.test/run';
 
 export interface WriterReport {
   /** Sequence numbers whose creation was answered 201. */
@@ -31,7 +32,11 @@ export class ConfigMapWriter {
   private running: Promise<void> | undefined;
   readonly report: WriterReport = { acknowledged: [], refused: new Map(), unknown: [], errors: new Set() };
 
-  constructor(kubeconfig: string, namespace: string) {
+  private readonly run: string;
+
+  /** `run` tells this writer's ConfigMaps from those of earlier ones in the same namespace. */
+  constructor(kubeconfig: string, namespace: string, run: string) {
+    this.run = run;
     this.client = new KubeClient(accessFromKubeconfig(kubeconfig, '/', 'tenant kubeconfig'), { maxSockets: 1 });
     this.path = resourcePath(builtinResources.configMap, { namespace });
   }
@@ -43,7 +48,10 @@ export class ConfigMapWriter {
         const body = {
           apiVersion: 'v1',
           kind: 'ConfigMap',
-          metadata: { generateName: 'load-', labels: { [SEQUENCE_LABEL]: String(sequence) } },
+          metadata: {
+            generateName: `${this.run}-`,
+            labels: { [RUN_LABEL]: this.run, [SEQUENCE_LABEL]: String(sequence) },
+          },
           data: { sequence: String(sequence) },
         };
         try {
@@ -81,7 +89,7 @@ export class ConfigMapWriter {
     const list = await this.client.request<{ items: { metadata: { labels?: Record<string, string> } }[] }>(
       'GET',
       this.path,
-      { query: { labelSelector: SEQUENCE_LABEL } },
+      { query: { labelSelector: `${RUN_LABEL}=${this.run}` } },
     );
     const counts = new Map<number, number>();
     for (const item of list.items) {
