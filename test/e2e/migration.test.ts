@@ -43,6 +43,33 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
       await admin('get', 'tcp', DEMO_TENANT.name, '-n', DEMO_TENANT.namespace, '-o', 'json'),
     ) as TenantControlPlane;
 
+  const setDataStore = (target: string) =>
+    admin(
+      'patch',
+      'tcp',
+      DEMO_TENANT.name,
+      '-n',
+      DEMO_TENANT.namespace,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { dataStore: target } }),
+    );
+
+  /** The demo tenant once its data is on `target`, no migration pending, Ready, and the move reported. */
+  const movedTo = (target: string) =>
+    waitFor(
+      async () => {
+        const tcp = await demoTcp();
+        const done = tcp.status?.storage?.dataStoreName === target && !tcp.status.storage.migration;
+        const migrated = (tcp.status?.conditions ?? []).some(
+          (condition) => condition.type === 'DataStoreMigrated' && condition.reason === 'Migrated',
+        );
+        const ready = tcp.status?.kubernetesResources?.version?.status === 'Ready';
+        return done && migrated && ready ? tcp : undefined;
+      },
+      { description: `the move to ${target}`, timeoutMs: 300_000, intervalMs: 500 },
+    );
+
   async function resolved(name: string) {
     const dataStore = JSON.parse(await admin('get', 'datastore', name, '-o', 'json')) as DataStore;
     return resolveDataStore(name, dataStore.spec, async (namespace, secret) => {
@@ -93,35 +120,14 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
         writer.start();
         await new Promise((resolve) => setTimeout(resolve, 2_000));
         const started = performance.now();
-        await admin(
-          'patch',
-          'tcp',
-          DEMO_TENANT.name,
-          '-n',
-          DEMO_TENANT.namespace,
-          '--type=merge',
-          '-p',
-          JSON.stringify({ spec: { dataStore: target } }),
-        );
-        const after = await waitFor(
-          async () => {
-            const tcp = await demoTcp();
-            const done = tcp.status?.storage?.dataStoreName === target && !tcp.status.storage.migration;
-            const migrated = (tcp.status?.conditions ?? []).some(
-              (condition) => condition.type === 'DataStoreMigrated' && condition.reason === 'Migrated',
-            );
-            return done && migrated ? tcp : undefined;
-          },
-          { description: `the move to ${target}`, timeoutMs: 300_000, intervalMs: 500 },
-        );
+        await setDataStore(target);
+        await movedTo(target);
         const seconds = (performance.now() - started) / 1000;
         // Writes after the move are acknowledged again.
         const acknowledgedBefore = writer.report.acknowledged.length;
         await new Promise((resolve) => setTimeout(resolve, 2_000));
         const report = await writer.stop();
         assert.ok(report.acknowledged.length > acknowledgedBefore, 'writes are acknowledged once the move is done');
-
-        assert.equal(after.status?.kubernetesResources?.version?.status, 'Ready');
 
         const messages = [...report.refused.keys()];
         assert.ok(messages.length > 0, 'some writes met the freeze');
@@ -190,30 +196,14 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
       );
       try {
         writer.start();
-        await admin(
-          'patch',
-          'tcp',
-          DEMO_TENANT.name,
-          '-n',
-          DEMO_TENANT.namespace,
-          '--type=merge',
-          '-p',
-          JSON.stringify({ spec: { dataStore: target } }),
-        );
+        await setDataStore(target);
         await waitFor(async () => ((await demoTcp()).status?.storage?.migration?.step === step ? true : undefined), {
           description: `the migration at ${step}`,
           timeoutMs: 120_000,
           intervalMs: 50,
         });
         const killed = await killLeader();
-        const after = await waitFor(
-          async () => {
-            const tcp = await demoTcp();
-            const done = tcp.status?.storage?.dataStoreName === target && !tcp.status.storage.migration;
-            return done && tcp.status?.kubernetesResources?.version?.status === 'Ready' ? tcp : undefined;
-          },
-          { description: `the move to ${target} after the kill`, timeoutMs: 300_000, intervalMs: 500 },
-        );
+        const after = await movedTo(target);
         const report = await writer.stop();
         const stored = await writer.stored();
         const missing = report.acknowledged.filter((sequence) => stored.get(sequence) !== 1);
