@@ -6,7 +6,7 @@
  * the source cleaned), each also per 1,000 keys copied. Prints a table; purges its state dir.
  * Run as root: node bench/migration.ts [objects]   (default 1000)
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Condition } from '@kubernetes/client-node';
@@ -85,6 +85,8 @@ async function move(admin: KubeClient, target: string): Promise<{ switched: numb
 }
 
 const workDir = await mkdtemp('/tmp/mig-bench-');
+// Searchable by others: PostgreSQL runs as its own OS user and must reach its data below.
+await chmod(workDir, 0o711);
 const layout = stateLayout(join(workDir, 'state'));
 try {
   await kamaji('up', `--state-dir=${layout.root}`, '--workers=0');

@@ -1,6 +1,7 @@
 /**
  * Live migration between DataStores on a real `kamaji up`, under load: the demo tenant (one worker) moved etcd →
- * etcd → PostgreSQL → PostgreSQL → etcd while a client creates ConfigMaps in it. Each move: writes refused with
+ * etcd → PostgreSQL → PostgreSQL → MySQL (MariaDB) → etcd while a client creates ConfigMaps in it, then twice more
+ * with the leading manager SIGKILLed mid-move. Each move: writes refused with
  * the migration named during the freeze, every acknowledged ConfigMap there exactly once afterwards, the worker
  * still Ready, and nothing of the tenant left on the DataStore it left. Needs root; skipped otherwise.
  */
@@ -16,6 +17,7 @@ import { runCommand } from '../../src/cluster/command.ts';
 import { DEMO_TENANT, hostKubeconfigPath } from '../../src/cluster/up.ts';
 import { decodeSecretData } from '../../src/controller/secret-data.ts';
 import { resolveDataStore } from '../../src/datastore/connections.ts';
+import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import { freezeMessage } from '../../src/tenant/steps/freeze.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { ConfigMapWriter } from '../support/config-map-writer.ts';
@@ -93,6 +95,7 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
     await addDataStore('etcd', 'etcd2');
     await addDataStore('postgresql', 'pg1');
     await addDataStore('postgresql', 'pg2');
+    await addDataStore('mysql', 'mysql1');
     upSucceeded = true;
   });
 
@@ -100,7 +103,8 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
     ['default', 'etcd2'],
     ['etcd2', 'pg1'],
     ['pg1', 'pg2'],
-    ['pg2', 'default'],
+    ['pg2', 'mysql1'],
+    ['mysql1', 'default'],
   ] as const;
   for (const [source, target] of moves) {
     test(`${source} → ${target} under a writer: refusals name the move, every acknowledged ConfigMap once, the worker Ready, nothing left on ${source}`, {
@@ -156,6 +160,63 @@ describe('live migration between DataStores: kamaji up, a worker, a writer', { s
       }
     });
   }
+
+  test('a target that refuses the tenant (its user exists there outside Kamaji): rolled back, writes never stopped, abandoned when set back', {
+    timeout: 300_000,
+  }, async () => {
+    requireUp();
+    const before = await demoTcp();
+    assert.equal(before.status?.storage?.dataStoreName, 'default');
+    const user = before.spec.dataStoreUsername ?? '';
+    const target = await resolved('etcd2');
+    assert.equal(target.kind, 'etcd');
+    const root = target.kind === 'etcd' ? connectEtcd(target.root) : undefined;
+    const writer = new ConfigMapWriter(await readFile(demoKubeconfig(), 'utf8'), LOAD_NAMESPACE, 'refused');
+    try {
+      await root?.auth.userAdd({ name: user, options: { no_password: true } });
+      writer.start();
+      await setDataStore('etcd2');
+      const failed = await waitFor(
+        async () => {
+          const tcp = await demoTcp();
+          return tcp.status?.storage?.migration?.step === 'Failed' ? tcp : undefined;
+        },
+        { description: 'the failed attempt', timeoutMs: 120_000, intervalMs: 500 },
+      );
+      const condition = (failed.status?.conditions ?? []).find((entry) => entry.type === 'DataStoreMigrated');
+      assert.equal(condition?.reason, 'MigrationFailed');
+      assert.match(
+        condition?.message ?? '',
+        /^cannot migrate from DataStore default to etcd2: spec\.dataStoreUsername: .*; rolled back: the tenant stays on default, .*Fix DataStore etcd2 or set spec\.dataStore back to default \(next attempt in \d+ s\)$/,
+      );
+      assert.equal(failed.status?.storage?.dataStoreName, 'default');
+      await setDataStore('default');
+      await waitFor(
+        async () => {
+          const tcp = await demoTcp();
+          const reason = (tcp.status?.conditions ?? []).find((entry) => entry.type === 'DataStoreMigrated')?.reason;
+          return !tcp.status?.storage?.migration && reason === 'Abandoned' ? tcp : undefined;
+        },
+        { description: 'the attempt abandoned', timeoutMs: 120_000, intervalMs: 500 },
+      );
+      const report = await writer.stop();
+      assert.equal(report.refused.size, 0, 'no write was refused: nothing was frozen');
+      const stored = await writer.stored();
+      assert.deepEqual(
+        report.acknowledged.filter((sequence) => stored.get(sequence) !== 1),
+        [],
+      );
+      assert.ok(
+        ((await root?.auth.userList())?.users ?? []).includes(user),
+        'the user made outside Kamaji is left alone',
+      );
+    } finally {
+      await writer.stop();
+      writer.close();
+      await root?.auth.userDelete({ name: user }).catch(() => undefined);
+      root?.close();
+    }
+  });
 
   /** SIGKILL to the process of the manager replica holding the leader Lease (found by its pod's HOSTNAME). */
   async function killLeader(): Promise<string> {
