@@ -12,7 +12,8 @@ import { DataStorePhase } from './phases/datastore.ts';
 import { DeploymentPhase } from './phases/deployment.ts';
 import { DisruptionBudgetPhase } from './phases/disruption-budget.ts';
 import { KubeadmPhase } from './phases/kubeadm.ts';
-import { MigrationCompletionPhase, MigrationPhase } from './phases/migration.ts';
+import { MigrationPhase } from './phases/migration.ts';
+import { MigrationCompletionPhase } from './phases/migration-completion.ts';
 import {
   Blocked,
   mergeStatus,

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Deployment } from '@kubernetes/client-node';
-import {
-  backoffMs,
-  FIRST_BACKOFF_MS,
-  MAX_BACKOFF_MS,
-  type MigrationRecord,
-  migrationAction,
-  replacedServersMayRun,
-} from './migration.ts';
+import { backoffMs, FIRST_BACKOFF_MS, MAX_BACKOFF_MS, type MigrationRecord, migrationAction } from './migration.ts';
+import { replacedServersMayRun } from './migration-completion.ts';
 import { sameEntries } from './migration-io.ts';
 
 const NOW = Date.parse('2026-12-01T07:00:00Z');
