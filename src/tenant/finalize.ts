@@ -12,11 +12,16 @@ import { deleteExactly, isOwnedBy } from './phases/owned.ts';
 import { type PipelineDependencies, RETRY_SOON_MS } from './phases/phase.ts';
 import { podDisruptionBudgetResource } from './steps/disruption-budget.ts';
 
-/** Where the tenant's data lives: from the status the claim wrote (the spec may have been edited since). */
+/**
+ * Where the tenant's data lives: the DataStore the status records (the spec may name a migration's target), and
+ * both sides of a migration under way (a partial copy, or a source not cleaned yet).
+ */
 function storageOf(tcp: TenantControlPlane) {
   const storage = tcp.status?.storage;
+  const migration = storage?.migration;
+  const dataStores = [storage?.dataStoreName || tcp.spec.dataStore, migration?.source, migration?.target];
   return {
-    dataStore: storage?.dataStoreName || tcp.spec.dataStore,
+    dataStores: [...new Set(dataStores.filter((name): name is string => name !== undefined && name !== ''))],
     schema: storage?.setup?.schema || tcp.spec.dataStoreSchema,
     username: storage?.setup?.user || tcp.spec.dataStoreUsername,
   };
@@ -33,40 +38,17 @@ export async function finalizeTenant(
   writeCondition: (condition: ConditionInput) => Promise<void>,
 ): Promise<ReconcileResult> {
   if (!tcp.metadata.finalizers?.includes(TENANT_FINALIZER)) return {};
-  const { dataStore, schema, username } = storageOf(tcp);
-  if (dataStore && schema && username) {
-    try {
-      // A live read: only a 404 means the DataStore is gone; any other error holds the deletion.
-      const stored = await readObject<DataStore>(deps.client, dataStoreResource, { name: dataStore });
-      if (stored) {
-        const connection = await deps.dataStores.connectionFor(stored);
-        const owner = {
-          uid: tcp.metadata.uid ?? '',
-          namespace: tcp.metadata.namespace ?? '',
-          name: tcp.metadata.name ?? '',
-        };
-        const { deletedKeys, notOwned } = await connection.driver.deleteTenant({ schema, username }, owner);
-        const left = notOwned.length > 0 ? `; left alone, owned by another tenant: ${notOwned.join(', ')}` : '';
-        await deps.events.record(
-          tcp,
-          'Normal',
-          'DataDeleted',
-          `deleted ${deletedKeys} keys of schema ${schema} and user ${username} on DataStore ${dataStore}${left}`,
-        );
-      } else {
-        // It cannot be deleted while in use, so this is an operator's manual act.
-        await deps.events.record(
-          tcp,
-          'Warning',
-          'DataStoreGone',
-          `DataStore ${dataStore} no longer exists; nothing to delete there`,
-        );
+  const { dataStores, schema, username } = storageOf(tcp);
+  if (schema && username) {
+    for (const dataStore of dataStores) {
+      try {
+        await deleteTenantData(deps, tcp, dataStore, { schema, username });
+      } catch (error) {
+        const message = `cannot delete the tenant's data on DataStore ${dataStore} yet: ${(error as Error).message}`;
+        await writeCondition({ type: 'DataStoreReady', status: 'False', reason: 'DeletionBlocked', message });
+        await deps.events.record(tcp, 'Warning', 'DeletionBlocked', message);
+        return { requeueAfterMs: RETRY_SOON_MS };
       }
-    } catch (error) {
-      const message = `cannot delete the tenant's data on DataStore ${dataStore} yet: ${(error as Error).message}`;
-      await writeCondition({ type: 'DataStoreReady', status: 'False', reason: 'DeletionBlocked', message });
-      await deps.events.record(tcp, 'Warning', 'DeletionBlocked', message);
-      return { requeueAfterMs: RETRY_SOON_MS };
     }
   }
   await deleteOwnedObjects(deps, tcp);
@@ -78,6 +60,42 @@ export async function finalizeTenant(
     { metadata: { finalizers, resourceVersion: tcp.metadata.resourceVersion } },
   );
   return {};
+}
+
+/**
+ * Deletes the tenant's data, user and grant on one DataStore (only what this TCP owns) and says so in an Event;
+ * returns the keys deleted. A DataStore that no longer exists holds nothing to delete.
+ */
+export async function deleteTenantData(
+  deps: Pick<PipelineDependencies, 'client' | 'dataStores' | 'events'>,
+  tcp: TenantControlPlane,
+  dataStore: string,
+  storage: { schema: string; username: string },
+): Promise<number> {
+  const { schema, username } = storage;
+  // A live read: only a 404 means the DataStore is gone; any other error holds the deletion.
+  const stored = await readObject<DataStore>(deps.client, dataStoreResource, { name: dataStore });
+  if (!stored) {
+    // It cannot be deleted while in use, so this is an operator's manual act (or a migration target removed).
+    await deps.events.record(
+      tcp,
+      'Warning',
+      'DataStoreGone',
+      `DataStore ${dataStore} no longer exists; nothing to delete there`,
+    );
+    return 0;
+  }
+  const connection = await deps.dataStores.connectionFor(stored);
+  const owner = { uid: tcp.metadata.uid ?? '', namespace: tcp.metadata.namespace ?? '', name: tcp.metadata.name ?? '' };
+  const { deletedKeys, notOwned } = await connection.driver.deleteTenant(storage, owner);
+  const left = notOwned.length > 0 ? `; left alone, owned by another tenant: ${notOwned.join(', ')}` : '';
+  await deps.events.record(
+    tcp,
+    'Normal',
+    'DataDeleted',
+    `deleted ${deletedKeys} keys of schema ${schema} and user ${username} on DataStore ${dataStore}${left}`,
+  );
+  return deletedKeys;
 }
 
 /**

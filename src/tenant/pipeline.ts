@@ -12,6 +12,8 @@ import { DataStorePhase } from './phases/datastore.ts';
 import { DeploymentPhase } from './phases/deployment.ts';
 import { DisruptionBudgetPhase } from './phases/disruption-budget.ts';
 import { KubeadmPhase } from './phases/kubeadm.ts';
+import { MigrationPhase } from './phases/migration.ts';
+import { MigrationCompletionPhase } from './phases/migration-completion.ts';
 import {
   Blocked,
   mergeStatus,
@@ -55,9 +57,11 @@ export class TenantPipeline {
       new ClaimPhase(deps),
       new ValidatePhase(),
       new DataStorePhase(deps),
+      new MigrationPhase(deps, tenantClients),
       new ServicePhase(deps),
       new SecretsPhase(deps),
       new DeploymentPhase(deps),
+      new MigrationCompletionPhase(deps, tenantClients),
       new DisruptionBudgetPhase(deps),
       new KubeadmPhase(deps, tenantClients),
       new AddonsPhase(deps, tenantClients),

@@ -239,6 +239,37 @@ describe('TenantControlPlane validation', () => {
     );
   });
 
+  test('a changed spec.dataStore (a migration) is checked as the DataStore the tenant moves to', () => {
+    const on = (name: string, dataStore: string, schema: string) => {
+      const tcp = tenant(name, { dataStore, dataStoreSchema: schema, dataStoreUsername: schema });
+      tcp.status = { storage: { dataStoreName: 'default', setup: { schema, user: schema } } };
+      return tcp;
+    };
+    const twoStores = (tenants: TenantControlPlane[]): ReviewContext => ({
+      ...context(tenants),
+      dataStore: (name) => (['default', 'other'].includes(name) ? dataStore(name) : undefined),
+    });
+    const stored = on('a', 'default', 'mine');
+    const moved = (dataStoreName: string) => on('a', dataStoreName, 'mine');
+    assert.equal(
+      reviewTenantControlPlane(request('UPDATE', moved('other'), stored), twoStores([stored])).allowed,
+      true,
+    );
+    assert.match(
+      refusal(reviewTenantControlPlane(request('UPDATE', moved('nowhere'), stored), twoStores([stored]))),
+      /^spec\.dataStore: DataStore nowhere does not exist: create it or set spec\.dataStore$/,
+    );
+    // Another tenant already on the target, or moving there, with the same schema.
+    const holder = tenant('b', { dataStore: 'other', dataStoreSchema: 'mine' });
+    const mover = on('c', 'other', 'mine');
+    for (const other of [holder, mover]) {
+      assert.match(
+        refusal(reviewTenantControlPlane(request('UPDATE', moved('other'), stored), twoStores([stored, other]))),
+        /^spec\.dataStoreSchema: spec\.dataStoreSchema is already used on DataStore other by TenantControlPlane tenants\/[bc]/,
+      );
+    }
+  });
+
   test('a tenant being deleted is not checked (its finalizer must come off)', () => {
     const going = tenant('a', { dataStore: 'nowhere' });
     going.metadata.deletionTimestamp = new Date();

@@ -33,9 +33,17 @@ export interface ReviewContext {
   readSecret: SecretReader;
 }
 
-/** Where a tenant's data is (or will be): what its claim recorded, else what its spec names, else the default. */
+/**
+ * Where a tenant's data is to be: what its spec names (a migration's target when it differs from where the claim
+ * recorded the data), else that record, else the default.
+ */
 function dataStoreOf(tcp: TenantControlPlane, defaultDataStore: string | undefined): string | undefined {
-  return tcp.status?.storage?.dataStoreName || tcp.spec.dataStore || defaultDataStore;
+  return tcp.spec.dataStore || tcp.status?.storage?.dataStoreName || defaultDataStore;
+}
+
+/** Whether a tenant's identity is (or is to be) on `dataStore`: where its data is, or where it is moving. */
+function isOn(tcp: TenantControlPlane, dataStore: string, defaultDataStore: string | undefined): boolean {
+  return tcp.status?.storage?.dataStoreName === dataStore || dataStoreOf(tcp, defaultDataStore) === dataStore;
 }
 
 /** The version a TCP runs, to check an upgrade path against: the installed one, else the one it asked for. */
@@ -46,7 +54,7 @@ function runningVersion(tcp: TenantControlPlane): string {
 /**
  * Everything wrong with a TenantControlPlane as it would be stored: its spec (versions and upgrade path from
  * `previous`, names, addresses) and its references (the DataStore exists; its schema and user are no other
- * tenant's there).
+ * tenant's there). A changed spec.dataStore is a migration: the new DataStore is checked the same way.
  */
 export function tenantControlPlaneProblems(
   tcp: TenantControlPlane,
@@ -83,7 +91,7 @@ function identityClaimedElsewhere(tcp: TenantControlPlane, dataStore: string, co
   const neighbours = context
     .tenants()
     .filter((other) => other.metadata.namespace !== self.namespace || other.metadata.name !== self.name)
-    .filter((other) => dataStoreOf(other, context.defaultDataStore) === dataStore);
+    .filter((other) => isOn(other, dataStore, context.defaultDataStore));
   return fields.flatMap(({ field, of }): FieldProblem[] => {
     const value = of(tcp);
     const holder = value ? neighbours.find((other) => of(other) === value) : undefined;

@@ -149,51 +149,34 @@ describe('tenant datastore identity: a hostile TCP reaches no other tenant', () 
     await root.auth.userDelete({ name: 'backup_operator' });
   });
 
-  test('changing spec.dataStore is refused by the API (no migration yet), and by the claim for older objects', async () => {
-    const refused = await operator()
-      .custom.patchNamespacedCustomObject({
+  test('a changed spec.dataStore is a migration: to a DataStore that does not exist nothing moves; set back, it ends', async () => {
+    const setDataStore = (value: string) =>
+      operator().custom.patchNamespacedCustomObject({
         ...tcps,
         name: 'victim',
-        body: [{ op: 'replace', path: '/spec/dataStore', value: 'elsewhere' }],
-      })
-      .then(
-        () => undefined,
-        (error: unknown) => String((error as { body?: string }).body ?? error),
-      );
-    assert.match(refused ?? 'accepted', /spec\.dataStore: Invalid value.*migration\) is not available yet/);
-    // An object stored before that rule, whose spec no longer says where its data is: the claim refuses it.
-    await operator().custom.patchNamespacedCustomObjectStatus({
-      ...tcps,
-      name: 'victim',
-      body: [{ op: 'replace', path: '/status/storage/dataStoreName', value: 'elsewhere' }],
-    });
-    await operator().custom.patchNamespacedCustomObject({
-      ...tcps,
-      name: 'victim',
-      body: [{ op: 'add', path: '/metadata/annotations', value: { poke: 'reconcile' } }],
-    });
-    const blocked = await operator().waitTenant(
+        body: [{ op: 'replace', path: '/spec/dataStore', value }],
+      });
+    await setDataStore('elsewhere');
+    const waiting = await operator().waitTenant(
       'victim',
-      'to refuse a DataStore other than where its data is',
-      (tcp) => condition(tcp, 'DataStoreReady')?.reason === 'DataStoreChangeRefused',
+      'to report the migration it cannot start',
+      (tcp) => condition(tcp, 'DataStoreMigrated')?.reason === 'DataStoreNotFound',
     );
-    assert.match(condition(blocked, 'DataStoreReady')?.message ?? '', /set spec\.dataStore back to elsewhere/);
+    assert.match(
+      condition(waiting, 'DataStoreMigrated')?.message ?? '',
+      /^cannot migrate from DataStore default to elsewhere yet: DataStore elsewhere does not exist: create it or set spec\.dataStore; the tenant stays on default$/,
+    );
+    assert.equal(waiting.status?.storage?.dataStoreName, 'default', 'the data is where it was');
+    assert.equal(waiting.status?.storage?.migration, undefined, 'nothing was started');
+    assert.equal(condition(waiting, 'DataStoreReady')?.status, 'True', 'the tenant is still granted on default');
     assert.equal(await victimKeys(), VICTIM_KEYS);
-    await operator().custom.patchNamespacedCustomObjectStatus({
-      ...tcps,
-      name: 'victim',
-      body: [{ op: 'replace', path: '/status/storage/dataStoreName', value: 'default' }],
-    });
-    await operator().custom.patchNamespacedCustomObject({
-      ...tcps,
-      name: 'victim',
-      body: [{ op: 'add', path: '/metadata/annotations', value: { poke: 'again' } }],
-    });
+    await setDataStore('default');
     await operator().waitTenant(
       'victim',
-      'to be granted again',
-      (tcp) => condition(tcp, 'DataStoreReady')?.status === 'True',
+      'to settle on default again',
+      (tcp) => condition(tcp, 'DataStoreMigrated')?.reason === 'NotNeeded',
     );
+    assert.equal(await victimKeys(), VICTIM_KEYS);
   });
 
   test('a DataStore taken down makes its tenant not Ready within 30 s, naming it; it recovers alone', async () => {

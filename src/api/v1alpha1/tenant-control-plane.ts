@@ -106,6 +106,10 @@ export const DEFAULT_KUBELET_ADDRESS_TYPES: KubeletAddressType[] = ['InternalIP'
 
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 
+/** The steps of a migration between DataStores, as status.storage.migration records them. */
+export const MIGRATION_STEPS = ['Copying', 'Switched', 'Failed'] as const;
+export type MigrationStep = (typeof MIGRATION_STEPS)[number];
+
 export const VERSION_STATUSES = [
   'Unknown',
   'Provisioning',
@@ -644,19 +648,13 @@ const isLoadBalancer = (root: string) => `(${root}.controlPlane.service.serviceT
  * database or role name), so that no value can reach into another tenant's range (no `/`) or need quoting.
  * Upstream accepts any string; this is a deliberate tightening (the identity is a security boundary).
  */
-export const DATASTORE_CHANGE_REFUSED =
-  'dataStore cannot be changed: moving a tenant between DataStores (migration) is not available yet; set it back';
-
 export const DATASTORE_IDENTIFIER = { pattern: '^[a-z0-9_]+$', minLength: 1, maxLength: 63 } as const;
 
 export const TenantControlPlaneSpecSchema = object(
   {
     dataStore: string({
       description:
-        'DataStore that holds this tenant; the default one when unset. Set once: moving a tenant to another DataStore (migration) is not available yet; it cannot be unset.',
-      // Until migration exists, the DataStore a tenant was claimed on is where its data, user and grant are: the
-      // spec stays a truthful record of it even before the first status write (cleanup after a crash relies on it).
-      validations: [{ rule: 'self == oldSelf', message: DATASTORE_CHANGE_REFUSED }],
+        'DataStore that holds this tenant; the default one when unset; it cannot be unset. Changing it migrates the tenant: its data is copied to the new DataStore under a short write freeze (status.storage.dataStoreName says where the data is until the switch; docs/migration.md).',
     }),
     dataStoreSchema: string({
       description:
@@ -830,6 +828,26 @@ export const TenantControlPlaneStatusSchema = object(
         setup: object(
           { schema: string(), user: string(), checksum: string(), lastUpdate: lastUpdate() },
           { description: 'The database or prefix and user created for the tenant.' },
+        ),
+        migration: object(
+          {
+            source: required(string({ description: 'The DataStore the data is moved from.' })),
+            target: required(string({ description: 'The DataStore the data is moved to.' })),
+            step: required(
+              stringEnum(MIGRATION_STEPS, {
+                description:
+                  'Copying: the target is being prepared and filled (nothing is switched; a failure rolls back). Switched: the tenant is served from the target; the freeze and the data on the source are removed once the control plane rolled out on it. Failed: rolled back, retried after a backoff.',
+              }),
+            ),
+            attempts: integer({ description: 'Failed attempts so far (the retry backoff grows with them).' }),
+            keys: integer({ description: 'Keys copied.' }),
+            message: string({ description: 'Why the last attempt failed.' }),
+            lastUpdate: lastUpdate(),
+          },
+          {
+            description:
+              'A migration to another DataStore under way or pending cleanup (not in upstream Kamaji): what a restarted operator resumes from.',
+          },
         ),
       },
       { description: 'Where the tenant state is stored.' },

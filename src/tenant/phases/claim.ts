@@ -1,7 +1,7 @@
 import { applyTenantControlPlaneDefaults } from '../../api/v1alpha1/defaults.ts';
 import { tenantControlPlaneResource } from '../../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane.ts';
-import { mergePatch } from '../../controller/apply.ts';
+import { mergePatch, patchStatus } from '../../controller/apply.ts';
 import { Blocked, type ClaimedSpec, type Phase, type PipelineDependencies, type TenantReconcile } from './phase.ts';
 
 export const TENANT_FINALIZER = 'finalizer.kamaji.clastix.io';
@@ -12,10 +12,10 @@ export const NO_DATASTORE_MESSAGE =
 
 /**
  * Our finalizer, and dataStore, dataStoreSchema and dataStoreUsername chosen once and stored in the spec, in one
- * write, before anything is granted: CEL rules keep all three from changing, so even a pass that crashes before
- * its status write leaves a truthful record of where the tenant's grant and data are. `status.storage` repeats
- * them (deletion reads it first); a spec.dataStore that differs from it (an object stored before the rule) is
- * refused here too.
+ * write, before anything is granted: CEL rules keep the schema and user from changing, so even a pass that crashes
+ * before its status write leaves a truthful record of the tenant's identity. `status.storage.dataStoreName` says
+ * where the data is: the later phases serve that DataStore, and a spec.dataStore that differs from it is a
+ * migration the migration phase carries out (it moves `status.storage.dataStoreName` when it switches).
  */
 export class ClaimPhase implements Phase {
   readonly name = 'claim';
@@ -39,17 +39,6 @@ export class ClaimPhase implements Phase {
         undefined,
       );
     }
-    const recorded = tcp.status?.storage?.dataStoreName;
-    if (recorded && recorded !== spec.dataStore) {
-      throw new Blocked(
-        {
-          status: 'False',
-          reason: 'DataStoreChangeRefused',
-          message: `spec.dataStore changed from ${recorded} to ${spec.dataStore}, which would move the tenant's data; migration between DataStores is not available yet: set spec.dataStore back to ${recorded}`,
-        },
-        undefined,
-      );
-    }
     // The UID is unique and stable; underscores keep it a valid identifier for SQL datastores too.
     const identity = (tcp.metadata.uid ?? '').replaceAll('-', '_');
     const wanted = {
@@ -57,7 +46,9 @@ export class ClaimPhase implements Phase {
       dataStoreSchema: tcp.spec.dataStoreSchema || identity,
       dataStoreUsername: tcp.spec.dataStoreUsername || identity,
     };
-    const claimed: ClaimedSpec = { ...spec, ...wanted };
+    // Until a migration switches it, the data stays where the claim first recorded it.
+    const dataStore = tcp.status?.storage?.dataStoreName || wanted.dataStore;
+    const claimed: ClaimedSpec = { ...spec, ...wanted, dataStore };
     const finalizers = tcp.metadata.finalizers ?? [];
     const specSet = Object.entries(wanted).every(([key, value]) => tcp.spec[key as keyof typeof wanted] === value);
     let current = tcp;
@@ -72,9 +63,16 @@ export class ClaimPhase implements Phase {
       });
     }
     const storage = {
-      dataStoreName: wanted.dataStore,
+      dataStoreName: dataStore,
       setup: { schema: wanted.dataStoreSchema, user: wanted.dataStoreUsername },
     };
+    if (!tcp.status?.storage?.dataStoreName) {
+      // Recorded before anything is granted: spec.dataStore may change from now on (a migration), and whatever
+      // this pass grants must stay findable even if it crashes before its status write.
+      current = await patchStatus<TenantControlPlane>(this.deps.client, tenantControlPlaneResource, location(tcp), {
+        storage,
+      });
+    }
     reconcile.tcp = current;
     reconcile.spec = claimed;
     reconcile.observe({ storage });

@@ -1,4 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
+import type { DataStore } from '../../api/v1alpha1/datastore.ts';
 import { describeProblems, validateDataStoreSpec } from '../../api/v1alpha1/validation.ts';
 import { readObject } from '../../controller/apply.ts';
 import { builtinResources } from '../../controller/kube-client.ts';
@@ -35,45 +36,12 @@ export class DataStorePhase implements Phase {
 
   async run(reconcile: TenantReconcile) {
     const { dataStore: name, dataStoreSchema: schema, dataStoreUsername: username } = reconcile.spec;
-    const dataStore = this.deps.observed.dataStore(name);
-    if (!dataStore) {
-      throw new Blocked(
-        {
-          status: 'False',
-          reason: 'DataStoreNotFound',
-          message: dataStoreNotFoundMessage(name),
-        },
-        RETRY_SOON_MS,
-      );
-    }
+    const { dataStore, connection } = await reachableDataStore(this.deps, name);
     reconcile.observe({ storage: { driver: dataStore.spec.driver } });
-    const problems = validateDataStoreSpec(dataStore.spec);
-    if (problems.length > 0) {
-      const detail = describeProblems(problems);
-      throw new Blocked(
-        { status: 'False', reason: 'DataStoreMisconfigured', message: `DataStore ${name}: ${detail}` },
-        undefined,
-      );
-    }
-    let connection: DataStoreConnection;
-    try {
-      connection = await this.deps.dataStores.connectionFor(dataStore);
-      await this.deps.dataStores.check(connection);
-    } catch (error) {
-      const configError = error instanceof DataStoreConfigError;
-      throw new Blocked(
-        {
-          status: 'False',
-          reason: configError ? 'DataStoreMisconfigured' : 'DataStoreUnreachable',
-          message: `DataStore ${name}: ${(error as Error).message}`,
-        },
-        RETRY_SOON_MS,
-      );
-    }
     const owner = { uid: reconcile.tcp.metadata.uid ?? '', namespace: reconcile.namespace, name: reconcile.name };
     // SQL: the password in the Secret, read on every pass so that a deleted or corrupted one is replaced (and set on
     // the server) at once, and a changed one set on the server.
-    const password = connection.kind === 'etcd' ? undefined : await this.storedPassword(reconcile);
+    const password = connection.kind === 'etcd' ? undefined : await storedPassword(this.deps, reconcile);
     const identity = JSON.stringify([name, dataStore.metadata.generation, schema, username, owner.uid]);
     const last = this.verified.get(reconcile.key);
     const now = Date.now();
@@ -99,18 +67,62 @@ export class DataStorePhase implements Phase {
       },
     } as const;
   }
+}
 
-  /**
-   * The tenant's SQL password: the one in `<tcp>-datastore-config` while usable, else a new one (missing or
-   * corrupted), which ensureTenant sets on the server and the secrets phase writes back.
-   */
-  private async storedPassword(reconcile: TenantReconcile): Promise<string> {
-    const secret = await readObject<V1Secret>(this.deps.client, builtinResources.secret, {
-      namespace: reconcile.namespace,
-      name: objectNames(reconcile.name).datastoreConfigSecret,
-    });
-    return keepOrGeneratePassword(secret && decodeSecretData(secret).DB_PASSWORD);
+/**
+ * The DataStore `name`, valid, connected and reachable; Blocked with a condition naming it and the fix when it is
+ * not (missing, misconfigured, unreachable).
+ */
+export async function reachableDataStore(
+  deps: PipelineDependencies,
+  name: string,
+): Promise<{ dataStore: DataStore; connection: DataStoreConnection }> {
+  const dataStore = deps.observed.dataStore(name);
+  if (!dataStore) {
+    throw new Blocked(
+      {
+        status: 'False',
+        reason: 'DataStoreNotFound',
+        message: dataStoreNotFoundMessage(name),
+      },
+      RETRY_SOON_MS,
+    );
   }
+  const problems = validateDataStoreSpec(dataStore.spec);
+  if (problems.length > 0) {
+    const detail = describeProblems(problems);
+    throw new Blocked(
+      { status: 'False', reason: 'DataStoreMisconfigured', message: `DataStore ${name}: ${detail}` },
+      undefined,
+    );
+  }
+  try {
+    const connection = await deps.dataStores.connectionFor(dataStore);
+    await deps.dataStores.check(connection);
+    return { dataStore, connection };
+  } catch (error) {
+    const configError = error instanceof DataStoreConfigError;
+    throw new Blocked(
+      {
+        status: 'False',
+        reason: configError ? 'DataStoreMisconfigured' : 'DataStoreUnreachable',
+        message: `DataStore ${name}: ${(error as Error).message}`,
+      },
+      RETRY_SOON_MS,
+    );
+  }
+}
+
+/**
+ * The tenant's SQL password: the one in `<tcp>-datastore-config` while usable, else a new one (missing or
+ * corrupted), which ensureTenant sets on the server and the secrets phase writes back.
+ */
+export async function storedPassword(deps: PipelineDependencies, reconcile: TenantReconcile): Promise<string> {
+  const secret = await readObject<V1Secret>(deps.client, builtinResources.secret, {
+    namespace: reconcile.namespace,
+    name: objectNames(reconcile.name).datastoreConfigSecret,
+  });
+  return keepOrGeneratePassword(secret && decodeSecretData(secret).DB_PASSWORD);
 }
 
 export function dataStoreNotFoundMessage(name: string): string {

@@ -54,6 +54,7 @@ export type ClaimedSpec = DefaultedTenantControlPlaneSpec & {
 export type PhaseConditionType =
   | 'Valid'
   | 'DataStoreReady'
+  | 'DataStoreMigrated'
   | 'EndpointReady'
   | 'CertificatesReady'
   | 'ControlPlaneAvailable'
