@@ -95,11 +95,17 @@ describe("this repository's operator image", async () => {
     assert.deepEqual(spec.cmd, ['manager']);
     assert.equal(spec.user, '65532:65532');
     assert.equal(spec.workingDir, '/app');
-    assert.deepEqual(spec.env, ['HOME=/tmp', 'NODE_ENV=production']);
+    assert.deepEqual(spec.env, ['HOME=/tmp', 'NODE_ENV=production', 'KAMAJI_KINE_BINARY=/usr/local/bin/kine']);
   });
 
   test('holds node, the libraries it links, the app, its production deps; no tests, no devDependencies', () => {
-    for (const path of ['/usr/local/bin/node', '/app/bin/kamaji.js', '/app/package.json', '/app/src/cli/main.ts']) {
+    for (const path of [
+      '/usr/local/bin/node',
+      '/usr/local/bin/kine',
+      '/app/bin/kamaji.js',
+      '/app/package.json',
+      '/app/src/cli/main.ts',
+    ]) {
       assert.ok(paths.includes(path), path);
     }
     assert.ok(
@@ -141,7 +147,12 @@ describe("this repository's operator image", async () => {
     assert.deepEqual(config(ociImage(spec.reference, spec, layer, layer)), {
       Entrypoint: ['/usr/local/bin/node', '/app/bin/kamaji.js'],
       Cmd: ['manager'],
-      Env: ['PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/tmp', 'NODE_ENV=production'],
+      Env: [
+        'PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'HOME=/tmp',
+        'NODE_ENV=production',
+        'KAMAJI_KINE_BINARY=/usr/local/bin/kine',
+      ],
       User: '65532:65532',
       WorkingDir: '/app',
     });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { ensureComponent } from '../toolchain/ensure.ts';
 import { hostEntries, parseLddPaths } from './cluster-images.ts';
 import { runCommand } from './command.ts';
 import { BINARY_DIR, cachedImage, type ImageBuild, type ImageEntry, type ImageSpec, type OciImage } from './images.ts';
@@ -15,6 +16,8 @@ const REPO_ROOT = join(import.meta.dirname, '..', '..');
 /** Where the app lives in the image. */
 export const APP_DIR = '/app';
 export const NODE_PATH = `${BINARY_DIR}/node`;
+/** kine, for reaching a tenant's key space on a SQL DataStore (migration, backup): see src/datastore/keyspace. */
+export const KINE_PATH = `${BINARY_DIR}/kine`;
 /** distroless' "nonroot": no name the cluster could confuse with a host user, and never 0. */
 export const OPERATOR_USER = '65532:65532';
 
@@ -103,12 +106,14 @@ const ACCOUNTS: ImageEntry[] = [
 
 /**
  * The operator image from its parts: the Node binary at /usr/local/bin/node with the host libraries it links
- * (`runtime`), and the app's files under /app. It runs `node /app/bin/kamaji.js manager` as 65532 with HOME=/tmp
+ * (`runtime`), kine at /usr/local/bin/kine, and the app's files under /app. It runs `node /app/bin/kamaji.js manager` as 65532 with HOME=/tmp
  * (the one writable place: the chart mounts an emptyDir there; Node itself writes nothing at start-up).
  */
 export function operatorImageFromParts(options: {
   reference: string;
   nodeBinary: string;
+  /** kine is static (CGO off): it needs no library of its own. */
+  kineBinary: string;
   runtime: readonly ImageEntry[];
   repoRoot: string;
   appFiles: readonly AppFile[];
@@ -131,9 +136,10 @@ export function operatorImageFromParts(options: {
     cmd: ['manager'],
     user: OPERATOR_USER,
     workingDir: APP_DIR,
-    env: ['HOME=/tmp', 'NODE_ENV=production'],
+    env: ['HOME=/tmp', 'NODE_ENV=production', `KAMAJI_KINE_BINARY=${KINE_PATH}`],
     entries: [
       { type: 'host-file', path: NODE_PATH, mode: 0o755, source: options.nodeBinary },
+      { type: 'host-file', path: KINE_PATH, mode: 0o755, source: options.kineBinary },
       ...options.runtime,
       ...ACCOUNTS,
       ...app,
@@ -200,6 +206,7 @@ export async function operatorImageSpec(reference = operatorImageReference()): P
   return operatorImageFromParts({
     reference,
     nodeBinary,
+    kineBinary: (await ensureComponent('kine')).path,
     runtime: await hostEntries(parseLddPaths(stdout)),
     repoRoot: REPO_ROOT,
     appFiles: await appFiles(),

@@ -16,6 +16,8 @@ interface OpenConnection {
   checkedAt?: number;
   /** host:port endpoints, as the tenant's pod reaches them (its API server for etcd, kine for SQL). */
   endpoints: readonly string[];
+  /** The DataStore's settings as resolved, for opening a tenant's key space (migration, backup). */
+  resolved: ResolvedDataStore;
 }
 
 /** What the tenant pipeline needs of a DataStore, by driver. */
@@ -78,6 +80,7 @@ export class DataStoreConnections {
         driver: instrumented(new EtcdDriver(resolved.root)),
         ca: resolved.ca,
         endpoints: spec.endpoints,
+        resolved,
       };
     }
     const { kind, connection } = resolved;
@@ -87,6 +90,7 @@ export class DataStoreConnections {
       driver: instrumented(driver),
       caCertificatePem: connection.caCertificatePem,
       endpoints: spec.endpoints,
+      resolved,
     };
   }
 

@@ -1,6 +1,6 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { KINE_IMAGE } from '../../cluster/image-references.ts';
-import type { SqlDriverName } from '../../datastore/sql/resolve.ts';
+import { type KineDriver, kineStorageEndpoint } from '../../datastore/kine-endpoint.ts';
 import type { TenantContext } from '../context.ts';
 import { objectNames } from '../names.ts';
 import { mergeArgs } from './args.ts';
@@ -13,14 +13,15 @@ const VOLUME = 'kine-certificates';
 
 /**
  * kine's storage endpoint, assembled by the kubelet from the `<tcp>-datastore-config` Secret's keys (the container's
- * environment), so that the password appears in neither the pod spec nor the arguments. The server is verified
- * against the DataStore's CA (`--ca-file`).
+ * environment), so that the password appears in neither the pod spec nor the arguments.
  */
-export function kineEndpoint(driver: SqlDriverName): string {
-  const credentials = '$(DB_USER):$(DB_PASSWORD)';
-  return driver === 'PostgreSQL'
-    ? `postgres://${credentials}@$(DB_CONNECTION_STRING)/$(DB_SCHEMA)?sslmode=verify-full`
-    : `mysql://${credentials}@tcp($(DB_CONNECTION_STRING))/$(DB_SCHEMA)`;
+export function kineEndpoint(driver: KineDriver): string {
+  return kineStorageEndpoint(driver, {
+    user: '$(DB_USER)',
+    password: '$(DB_PASSWORD)',
+    address: '$(DB_CONNECTION_STRING)',
+    database: '$(DB_SCHEMA)',
+  });
 }
 
 /**

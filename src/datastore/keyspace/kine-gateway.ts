@@ -1,0 +1,129 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { createCertificateAuthority, issueCertificate } from '../../pki/certificates.ts';
+import { freePort } from '../../process/ports.ts';
+import { waitFor } from '../../util/wait.ts';
+import { connectEtcd } from '../etcd/connection.ts';
+
+/** The kine binary: `KAMAJI_KINE_BINARY` (the operator image and the CLI set it), else `kine` on PATH. */
+export function defaultKineBinary(): string {
+  return process.env.KAMAJI_KINE_BINARY || 'kine';
+}
+
+export interface KineGatewayOptions {
+  binary: string;
+  /** kine's storage endpoint, with the tenant's credentials: passed through the environment, never argv. */
+  endpoint: string;
+  /** The CA that signed the datastore server's certificate. */
+  datastoreCaPem: string;
+  startTimeoutMs?: number;
+}
+
+export interface KineGateway {
+  client: Etcd3;
+  /** `127.0.0.1:port`. */
+  address: string;
+  /** The throwaway CA its serving certificate is from (and the only one its clients may hold a certificate of). */
+  caCertificatePem: string;
+  pid: number;
+  close(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 5_000;
+const LOG_LINES_KEPT = 20;
+
+/**
+ * A private kine in front of one tenant's database, for as long as a copy takes: it listens on a free loopback port
+ * and answers only the holder of a client certificate from a CA made for this gateway alone and dropped with it,
+ * so nothing else on the host reaches the tenant's data through it.
+ */
+export async function startKineGateway(options: KineGatewayOptions): Promise<KineGateway> {
+  const dir = await mkdtemp(join(tmpdir(), 'kamaji-kine-'));
+  let child: ChildProcess | undefined;
+  let client: Etcd3 | undefined;
+  try {
+    const ca = await createCertificateAuthority('kamaji-keyspace-gateway', { validityDays: 1 });
+    const [server, holder] = await Promise.all([
+      issueCertificate(ca, {
+        commonName: 'kine',
+        subjectAltNames: ['127.0.0.1'],
+        usages: ['serverAuth'],
+        validityDays: 1,
+      }),
+      issueCertificate(ca, { commonName: 'kamaji', usages: ['clientAuth'], validityDays: 1 }),
+    ]);
+    const files = {
+      'gateway-ca.crt': ca.certificatePem,
+      'server.crt': server.certificatePem,
+      'server.key': server.privateKeyPem,
+      'datastore-ca.crt': options.datastoreCaPem,
+    };
+    for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o600 });
+    const port = await freePort();
+    const log: string[] = [];
+    child = spawn(
+      options.binary,
+      [
+        `--listen-address=127.0.0.1:${port}`,
+        `--server-cert-file=${join(dir, 'server.crt')}`,
+        `--server-key-file=${join(dir, 'server.key')}`,
+        `--trusted-ca-file=${join(dir, 'gateway-ca.crt')}`,
+        `--ca-file=${join(dir, 'datastore-ca.crt')}`,
+        '--metrics-bind-address=0',
+      ],
+      { env: { ...process.env, KINE_ENDPOINT: options.endpoint }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const started = child;
+    const exited = once(started, 'exit').then(([code, signal]) => `kine exited (${signal ?? code})`);
+    const spawnFailed = once(started, 'error').then(([error]) => `kine could not start: ${(error as Error).message}`);
+    started.stderr?.on('data', (chunk: Buffer) => {
+      log.push(...chunk.toString().split('\n').filter(Boolean));
+      log.splice(0, Math.max(0, log.length - LOG_LINES_KEPT));
+    });
+    const etcd = connectEtcd({
+      endpoints: [`127.0.0.1:${port}`],
+      caCertificatePem: ca.certificatePem,
+      clientCertificatePem: holder.certificatePem,
+      clientKeyPem: holder.privateKeyPem,
+    });
+    client = etcd;
+    let gone: string | undefined;
+    void Promise.race([exited, spawnFailed]).then((why) => {
+      gone = why;
+    });
+    await waitFor(() => etcd.kv.range({ key: Buffer.from('/') }).then(() => true), {
+      timeoutMs: options.startTimeoutMs ?? 30_000,
+      description: 'the kine gateway to answer',
+      giveUp: async () => gone && `${gone}: ${log.join(' | ') || 'no output'}`,
+    });
+    return {
+      client: etcd,
+      address: `127.0.0.1:${port}`,
+      caCertificatePem: ca.certificatePem,
+      pid: started.pid ?? 0,
+      close: async () => {
+        etcd.close();
+        await stop(started);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    client?.close();
+    if (child) await stop(child);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
