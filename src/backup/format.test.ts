@@ -25,6 +25,7 @@ const entries = [
   { key: 'namespaces/default', value: Buffer.from('k8s\0binary protobuf \xff', 'latin1') },
   { key: 'configmaps/default/ünïcode', value: Buffer.from('{"data":{}}') },
   { key: 'secrets/kube-system/empty', value: Buffer.alloc(0) },
+  { key: 'events/default/demo.1', value: Buffer.from('event'), ttlSeconds: 3_412 },
 ];
 
 /** The uncompressed content of a backup, edited by `change`, compressed again. */
@@ -39,10 +40,10 @@ function refusal(bytes: Buffer, pattern: RegExp): void {
   );
 }
 
-test('round trip: every key and value comes back byte for byte, with the header', () => {
+test('round trip: every key, value and lease TTL comes back byte for byte, with the header', () => {
   const { header, bytes } = encodeBackup(metadata, entries);
   assert.equal(header.format, BACKUP_FORMAT_VERSION);
-  assert.equal(header.objectCount, 3);
+  assert.equal(header.objectCount, 4);
   assert.match(header.bodySha256, /^[0-9a-f]{64}$/);
   const decoded = decodeBackup(bytes, 'demo.kamaji-backup');
   assert.deepEqual(decoded.header, header);
@@ -98,7 +99,7 @@ test('not a backup, another format version, a broken header: each named', () => 
 test('a header whose count disagrees with the body is refused', () => {
   const { bytes } = encodeBackup(metadata, entries);
   const miscounted = rewritten(bytes, (plain) =>
-    Buffer.from(plain.toString('latin1').replace('"objectCount":3', '"objectCount":4'), 'latin1'),
+    Buffer.from(plain.toString('latin1').replace('"objectCount":4', '"objectCount":5'), 'latin1'),
   );
-  refusal(miscounted, /the body holds 3 keys, the header says 4/);
+  refusal(miscounted, /the body holds 4 keys, the header says 5/);
 });

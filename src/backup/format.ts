@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { TenantControlPlaneSpec } from '../api/v1alpha1/tenant-control-plane.ts';
+import type { KeyValue } from '../datastore/keyspace/keyspace.ts';
 
 /**
  * The backup file of one tenant: gzip of
  *
  *     KAMAJI-TENANT-BACKUP 1\n          the magic line and the format version
  *     {header JSON}\n                   one line (BackupHeader)
- *     body                              per key: u32 BE key length, key (UTF-8), u32 BE value length, value
+ *     body                              per key: u32 BE key length, key (UTF-8), u32 BE lease TTL in seconds
+ *                                       (0: no lease), u32 BE value length, value
  *
  * Keys are relative to the tenant's prefix (`namespaces/default`), so a restore puts them under any schema.
  * The header carries the body's length, key count and SHA-256: gzip's CRC catches a damaged file, these catch a
@@ -18,10 +20,7 @@ export const BACKUP_MAGIC = 'KAMAJI-TENANT-BACKUP';
 export const BACKUP_FORMAT_VERSION = 1;
 
 /** One key of the tenant's key space and its value, as the keyspace module reads and writes them. */
-export interface BackupEntry {
-  key: string;
-  value: Buffer;
-}
+export type BackupEntry = KeyValue;
 
 export interface BackupHeader {
   format: typeof BACKUP_FORMAT_VERSION;
@@ -75,10 +74,11 @@ export function encodeBackup(
 
 function encodeBody(entries: readonly BackupEntry[]): Buffer {
   const parts: Buffer[] = [];
-  for (const { key, value } of entries) {
+  for (const { key, value, ttlSeconds } of entries) {
     const keyBytes = Buffer.from(key, 'utf8');
     if (value.length > MAX_LENGTH) throw new Error(`key ${key}: its value is over 4 GiB, which the format cannot hold`);
-    parts.push(lengthPrefix(keyBytes.length), keyBytes, lengthPrefix(value.length), value);
+    parts.push(lengthPrefix(keyBytes.length), keyBytes, lengthPrefix(ttlSeconds ?? 0));
+    parts.push(lengthPrefix(value.length), value);
   }
   return Buffer.concat(parts);
 }
@@ -181,18 +181,22 @@ function parseHeader(text: string, source: string): BackupHeader {
 function decodeBody(body: Buffer, refuse: (problem: string) => BackupFileError): BackupEntry[] {
   const entries: BackupEntry[] = [];
   let offset = 0;
-  const take = (what: string): Buffer => {
-    if (offset + LENGTH_BYTES > body.length) throw refuse(`key ${entries.length + 1}: the ${what} length is cut off`);
-    const length = body.readUInt32BE(offset);
+  const number = (what: string): number => {
+    if (offset + LENGTH_BYTES > body.length) throw refuse(`key ${entries.length + 1}: the ${what} is cut off`);
     offset += LENGTH_BYTES;
+    return body.readUInt32BE(offset - LENGTH_BYTES);
+  };
+  const bytes = (what: string): Buffer => {
+    const length = number(`${what} length`);
     if (offset + length > body.length) throw refuse(`key ${entries.length + 1}: the ${what} runs past the body`);
-    const bytes = body.subarray(offset, offset + length);
     offset += length;
-    return bytes;
+    return body.subarray(offset - length, offset);
   };
   while (offset < body.length) {
-    const key = take('key').toString('utf8');
-    entries.push({ key, value: Buffer.from(take('value')) });
+    const key = bytes('key').toString('utf8');
+    const ttlSeconds = number('lease TTL');
+    const value = Buffer.from(bytes('value'));
+    entries.push(ttlSeconds > 0 ? { key, value, ttlSeconds } : { key, value });
   }
   return entries;
 }

@@ -79,14 +79,13 @@ export function restoreStart(
 
 /**
  * Keys a restore leaves out, each with why: state that belongs to the source's running processes and machines,
- * not to the tenant's objects. Lease-bound keys (the API servers' endpoints) and Events (kept only an hour, by a
- * lease) would otherwise never expire; Nodes and their heartbeats name machines that trust the source's CA and
+ * not to the tenant's objects. The API servers' endpoint leases name the source's pods (Events, also leased, are
+ * kept with what was left of their lease); Nodes and their heartbeats name machines that trust the source's CA and
  * cannot join the new tenant (their Pods are deleted by the tenant's pod garbage collector and recreated by their
  * controllers on the new tenant's workers); the leader and identity leases name the source's pods.
  */
 export const LEFT_OUT_ON_RESTORE: readonly { prefix: string; what: string }[] = [
   { prefix: 'masterleases/', what: "the source API servers' endpoint leases" },
-  { prefix: 'events/', what: 'Events' },
   { prefix: 'minions/', what: "the source's Nodes" },
   { prefix: 'leases/kube-node-lease/', what: 'Node heartbeats' },
   { prefix: 'csinodes/', what: 'CSINodes' },

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type {
+  KubernetesObject,
   V1ClusterRole,
   V1ClusterRoleBinding,
   V1CronJob,
@@ -50,6 +51,11 @@ export const backupScheduleResources = {
   cronJob: { apiVersion: 'batch/v1', kind: 'CronJob', plural: 'cronjobs', namespaced: true },
 } as const satisfies Record<string, ResourceType>;
 
+/** Typed objects into the list (a literal typed V1Role is not a KubernetesObject literal). */
+function entry<T extends KubernetesObject>(type: ResourceType, object: T): TenantObject {
+  return { type, object };
+}
+
 /** `kamaji-backup-<parts>`, shortened with a hash of the whole when over `max`. */
 function scheduleName(parts: readonly string[], max: number): string {
   const full = ['kamaji-backup', ...parts].join('-');
@@ -99,55 +105,39 @@ export function backupScheduleObjects(input: BackupSchedule): TenantObject[] {
   });
 
   const objects: TenantObject[] = [
-    {
-      type: backupScheduleResources.serviceAccount,
-      object: { metadata: { name: local, namespace, labels } } satisfies V1ServiceAccount,
-    },
-    {
-      type: backupScheduleResources.role,
-      object: {
-        metadata: { name: local, namespace, labels },
-        rules: [
-          get(GROUP, 'tenantcontrolplanes', [name]),
-          // The tenant's SQL password (DB_PASSWORD): a SQL key space is read as the tenant's own user.
-          get('', 'secrets', [objectNames(name).datastoreConfigSecret]),
-        ],
-      } satisfies V1Role,
-    },
-    {
-      type: backupScheduleResources.roleBinding,
-      object: { metadata: { name: local, namespace, labels }, ...binding('Role', local) } satisfies V1RoleBinding,
-    },
-    {
-      type: backupScheduleResources.clusterRole,
-      object: {
-        metadata: { name: clusterWide, labels },
-        rules: [get(GROUP, 'datastores', [dataStoreName])],
-      } satisfies V1ClusterRole,
-    },
-    {
-      type: backupScheduleResources.clusterRoleBinding,
-      object: {
-        metadata: { name: clusterWide, labels },
-        ...binding('ClusterRole', clusterWide),
-      } satisfies V1ClusterRoleBinding,
-    },
+    entry(backupScheduleResources.serviceAccount, {
+      metadata: { name: local, namespace, labels },
+    } satisfies V1ServiceAccount),
+    entry(backupScheduleResources.role, {
+      metadata: { name: local, namespace, labels },
+      rules: [
+        get(GROUP, 'tenantcontrolplanes', [name]),
+        // The tenant's SQL password (DB_PASSWORD): a SQL key space is read as the tenant's own user.
+        get('', 'secrets', [objectNames(name).datastoreConfigSecret]),
+      ],
+    } satisfies V1Role),
+    entry(backupScheduleResources.roleBinding, {
+      metadata: { name: local, namespace, labels },
+      ...binding('Role', local),
+    } satisfies V1RoleBinding),
+    entry(backupScheduleResources.clusterRole, {
+      metadata: { name: clusterWide, labels },
+      rules: [get(GROUP, 'datastores', [dataStoreName])],
+    } satisfies V1ClusterRole),
+    entry(backupScheduleResources.clusterRoleBinding, {
+      metadata: { name: clusterWide, labels },
+      ...binding('ClusterRole', clusterWide),
+    } satisfies V1ClusterRoleBinding),
   ];
   // The DataStore's own credentials, where they are (etcd: its CA and root client certificate).
   for (const [secretNamespace, secrets] of dataStoreSecrets(input.dataStore)) {
     const metadata = { name: clusterWide, namespace: secretNamespace, labels };
     objects.push(
-      {
-        type: backupScheduleResources.role,
-        object: { metadata, rules: [get('', 'secrets', secrets)] } satisfies V1Role,
-      },
-      {
-        type: backupScheduleResources.roleBinding,
-        object: { metadata, ...binding('Role', clusterWide) } satisfies V1RoleBinding,
-      },
+      entry(backupScheduleResources.role, { metadata, rules: [get('', 'secrets', secrets)] } satisfies V1Role),
+      entry(backupScheduleResources.roleBinding, { metadata, ...binding('Role', clusterWide) } satisfies V1RoleBinding),
     );
   }
-  objects.push({ type: backupScheduleResources.cronJob, object: cronJob(input, local, labels) });
+  objects.push(entry(backupScheduleResources.cronJob, cronJob(input, local, labels)));
   return objects;
 }
 

@@ -31,9 +31,8 @@ async function adminCluster(values: Record<string, unknown>) {
 /** kine for SQL key spaces: $KAMAJI_KINE_BINARY (set in the operator image), else the toolchain's. */
 async function keyspaceOptions(): Promise<KeyspaceOptions> {
   if (process.env.KAMAJI_KINE_BINARY) return {};
-  const { ensureComponents } = await import('../../toolchain/ensure.ts');
-  const kine = (await ensureComponents(['kine'])).get('kine')?.path;
-  return kine ? { kineBinary: kine } : {};
+  const { ensureComponent } = await import('../../toolchain/ensure.ts');
+  return { kineBinary: (await ensureComponent('kine')).path };
 }
 
 function exactlyOne(positionals: readonly string[], what: string): string {
