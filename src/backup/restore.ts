@@ -93,7 +93,7 @@ export async function restoreTenant(
       (leftOut.size > 0 ? ` (left out: ${[...leftOut].map(([what, n]) => `${n} ${what}`).join(', ')})` : ''),
   );
 
-  await mergePatch(
+  const woken = await mergePatch<TenantControlPlane>(
     client,
     tenantControlPlaneResource,
     { namespace, name },
