@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Backup, BackupFileError, type BackupHeader, decodeBackup, decodeBackupHeader } from './format.ts';
 
@@ -8,8 +8,12 @@ import { type Backup, BackupFileError, type BackupHeader, decodeBackup, decodeBa
 const FILE_MODE = 0o600;
 export const BACKUP_EXTENSION = '.kamaji-backup';
 
-/** Writes through a temporary name in the same directory and renames: a crash never leaves a partial file named FILE. */
+/**
+ * Writes through a temporary name in the same directory (created when missing) and renames: a crash never leaves a
+ * partial file named FILE.
+ */
 export async function writeBackupFile(path: string, bytes: Buffer): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
   const partial = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`);
   try {
     await writeFile(partial, bytes, { mode: FILE_MODE, flush: true });
