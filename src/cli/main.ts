@@ -2,6 +2,7 @@ import { type Command, dispatch } from './command.ts';
 import { backupCommands } from './commands/backup.ts';
 import { clusterCommands } from './commands/cluster.ts';
 import { crdsCommand } from './commands/crds.ts';
+import { datastoreCommand } from './commands/datastore.ts';
 import { imageCommand } from './commands/image.ts';
 import { installCommand } from './commands/install.ts';
 import { managerCommand } from './commands/manager.ts';
@@ -18,6 +19,7 @@ const root: Command = {
     workerCommand,
     joinCommandCommand,
     nodeCommand,
+    datastoreCommand,
     crdsCommand,
     installCommand,
     managerCommand,

@@ -1,14 +1,15 @@
-import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { customResourceDefinitionManifest, KINDS } from '../api/crd-manifests.ts';
-import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { API_VERSION, GROUP } from '../api/v1alpha1/group-version.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
 import { readObject, serverSideApply } from '../controller/apply.ts';
 import { builtinResources, type KubeClient, type ResourceType, resourcePath } from '../controller/kube-client.ts';
+import type { EtcdConnection } from '../datastore/etcd/connection.ts';
+import type { CertificateAndKey } from '../pki/certificates.ts';
 import { KUBERNETES_VERSION } from '../toolchain/versions.ts';
 import { waitFor } from '../util/wait.ts';
-import type { DatastoreEtcd } from './datastore-etcd.ts';
+import type { LocalDatastoreObjects } from './datastores/local-datastore.ts';
 
 export const KAMAJI_NAMESPACE = 'kamaji-system';
 export const DEFAULT_DATASTORE = 'default';
@@ -32,7 +33,10 @@ const base64 = (text: string | undefined) => Buffer.from(text ?? '').toString('b
  * An etcd as a DataStore named `name`: its CA and root client certificate in a Secret in kamaji-system, referenced
  * by key the way upstream's samples do.
  */
-export function dataStoreObjects(datastore: DatastoreEtcd, name: string): { secret: V1Secret; dataStore: DataStore } {
+export function dataStoreObjects(
+  datastore: { endpoint: string; root: EtcdConnection; ca: CertificateAndKey },
+  name: string,
+): LocalDatastoreObjects {
   const secretName = `${name}-datastore-certificates`;
   const reference = (keyPath: string) => ({
     secretReference: { name: secretName, namespace: KAMAJI_NAMESPACE, keyPath },
@@ -92,8 +96,8 @@ export function tenantControlPlaneManifest(name: string, namespace: string, node
   };
 }
 
-/** CRDs (waiting until they are served), the kamaji-system namespace, and the default DataStore. */
-export async function installKamaji(client: KubeClient, datastore: DatastoreEtcd): Promise<void> {
+/** CRDs (waiting until they are served), the kamaji-system namespace, and the DataStores with their Secrets. */
+export async function installKamaji(client: KubeClient, dataStores: readonly LocalDatastoreObjects[]): Promise<void> {
   for (const kind of KINDS) {
     await serverSideApply(client, crdResource, customResourceDefinitionManifest(kind) as KubernetesObject);
   }
@@ -119,7 +123,11 @@ export async function installKamaji(client: KubeClient, datastore: DatastoreEtcd
     kind: 'Namespace',
     metadata: { name: KAMAJI_NAMESPACE },
   });
-  const { secret, dataStore } = dataStoreObjects(datastore, DEFAULT_DATASTORE);
+  for (const objects of dataStores) await applyDataStore(client, objects);
+}
+
+/** A DataStore and its Secret, the Secret first: the admission webhook checks the references. */
+export async function applyDataStore(client: KubeClient, { secret, dataStore }: LocalDatastoreObjects): Promise<void> {
   await serverSideApply(client, builtinResources.secret, secret);
   await serverSideApply(client, dataStoreResource, dataStore as KubernetesObject);
 }

@@ -30,6 +30,11 @@ export const PREREQUISITES: readonly Prerequisite[] = [
   { path: '/usr/bin/mount', package: 'mount' },
   { path: '/usr/sbin/sysctl', package: 'procps' },
   { path: '/usr/sbin/ip', package: 'iproute2' },
+  // The servers behind `up --datastore postgresql|mysql` and `datastore add` (src/cluster/datastores/).
+  { path: '/usr/lib/postgresql/15/bin/postgres', package: 'postgresql-15' },
+  { path: '/usr/lib/postgresql/15/bin/initdb', package: 'postgresql-15' },
+  { path: '/usr/sbin/mariadbd', package: 'mariadb-server' },
+  { path: '/usr/bin/mariadb-install-db', package: 'mariadb-server' },
   // The toolchain: `go build` fetches modules over HTTPS; the download fallback unpacks release archives.
   { path: '/etc/ssl/certs/ca-certificates.crt', package: 'ca-certificates' },
   { path: '/usr/bin/tar', package: 'tar' },
@@ -37,17 +42,10 @@ export const PREREQUISITES: readonly Prerequisite[] = [
 
 /**
  * What the test suites (`npm test`) need: everything `kamaji up` needs (the end-to-end suites run a real admin
- * node and `kamaji up`), git, which `go` falls back to for a module the proxy does not serve (`direct`), and the
- * PostgreSQL and MariaDB servers the SQL DataStore drivers are proven against.
+ * node and `kamaji up`, whose PostgreSQL and MariaDB the SQL DataStore drivers are proven against), and git, which
+ * `go` falls back to for a module the proxy does not serve (`direct`).
  */
-export const TEST_PREREQUISITES: readonly Prerequisite[] = [
-  ...PREREQUISITES,
-  { path: '/usr/bin/git', package: 'git' },
-  { path: '/usr/lib/postgresql/15/bin/postgres', package: 'postgresql-15' },
-  { path: '/usr/lib/postgresql/15/bin/initdb', package: 'postgresql-15' },
-  { path: '/usr/sbin/mariadbd', package: 'mariadb-server' },
-  { path: '/usr/bin/mariadb-install-db', package: 'mariadb-server' },
-];
+export const TEST_PREREQUISITES: readonly Prerequisite[] = [...PREREQUISITES, { path: '/usr/bin/git', package: 'git' }];
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(

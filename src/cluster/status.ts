@@ -7,7 +7,7 @@ import { builtinResources, hasStatus, KubeClient, resourcePath } from '../contro
 import { objectNames } from '../tenant/names.ts';
 import { adminNodeStatus, NODE_PROCESSES } from './admin-node.ts';
 import { adminNodeRows } from './admin-nodes-status.ts';
-import { DATASTORE_ETCD_PROCESS } from './datastore-etcd.ts';
+import { datastoreProcesses } from './datastores/index.ts';
 import { managerStatus } from './kamaji-install.ts';
 import { recordedPid } from './pid-files.ts';
 import { type StateLayout, workerLayout } from './state.ts';
@@ -34,7 +34,7 @@ export interface ClusterStatus {
 export async function clusterStatus(layout: StateLayout): Promise<ClusterStatus> {
   const node = await adminNodeStatus(layout);
   const lines = [`state dir ${layout.root} (node ${layout.names.nodeName}, address ${layout.network.nodeAddress})`];
-  const processes = [OWNER_PROCESS, ...NODE_PROCESSES, DATASTORE_ETCD_PROCESS];
+  const processes = [OWNER_PROCESS, ...NODE_PROCESSES, ...(await datastoreProcesses(layout))];
   for (const name of processes) {
     const pid = await recordedPid(layout, name);
     let state = pid === undefined ? 'not running' : `running (pid ${pid})`;

@@ -5,7 +5,16 @@ import { KubeClient } from '../controller/kube-client.ts';
 import { Supervisor, tailFile } from '../process/supervisor.ts';
 import { ensureComponents } from '../toolchain/ensure.ts';
 import { ADMIN_NODE_COMPONENTS, startAdminNode, stopAdminNode, waitForNodeReady } from './admin-node.ts';
-import { DATASTORE_ETCD_PROCESS, ensureDatastoreEtcd } from './datastore-etcd.ts';
+import {
+  claimDefaultDatastore,
+  DEFAULT_DATASTORE_NAME,
+  datastoreProcesses,
+  ensureDatastore,
+  listDatastores,
+  serverFor,
+} from './datastores/index.ts';
+import { datastoreProcess } from './datastores/launch.ts';
+import type { LocalDatastoreObjects, LocalDriver } from './datastores/local-datastore.ts';
 import { helm, helmUpgradeArgs } from './helm.ts';
 import {
   applyTenantControlPlane,
@@ -50,9 +59,25 @@ export function hostKubeconfigPath(layout: StateLayout): string {
   return join(layout.root, 'admin.kubeconfig');
 }
 
+/** How `up` is asked to shape the instance (`kamaji up` flags). */
+export interface UpOptions {
+  /** Workers the demo tenant gets. */
+  workers: number;
+  /** The driver of the DataStore named `default`. */
+  datastore: LocalDriver;
+}
+
+export const DEFAULT_UP_OPTIONS: UpOptions = { workers: DEFAULT_WORKERS, datastore: 'etcd' };
+
 /** What the owner process runs with after `node bin/kamaji.js`. */
-export function ownerArguments(layout: StateLayout, workers = DEFAULT_WORKERS): string[] {
-  return ['up', '--foreground', `--state-dir=${layout.root}`, `--workers=${workers}`];
+export function ownerArguments(layout: StateLayout, options: UpOptions = DEFAULT_UP_OPTIONS): string[] {
+  return [
+    'up',
+    '--foreground',
+    `--state-dir=${layout.root}`,
+    `--workers=${options.workers}`,
+    `--datastore=${options.datastore}`,
+  ];
 }
 
 /**
@@ -122,19 +147,21 @@ async function runSteps(steps: readonly Step[], report: (line: string) => void):
 
 /**
  * The whole main job, run by the owner process that then stays to supervise: the admin node (kubeadm, containerd,
- * kubelet, kube-proxy), the shared etcd DataStore, Kamaji's CRDs, the manager as pods installed with the chart
+ * kubelet, kube-proxy), the DataStore `default` (etcd, PostgreSQL or MariaDB, `options.datastore`), Kamaji's CRDs, the manager as pods installed with the chart
  * (as on any cluster), and a demo tenant, Ready.
  */
 export async function bringUp(
   stateDir: string,
   report: (line: string) => void,
-  workers = DEFAULT_WORKERS,
+  options: UpOptions = DEFAULT_UP_OPTIONS,
 ): Promise<UpSummary> {
+  const { workers } = options;
+  const server = serverFor(options.datastore);
   const supervisor = new Supervisor();
   const layout = stateLayout(stateDir);
   await recordProcess(layout, OWNER_PROCESS, process.pid);
   let client: KubeClient | undefined;
-  let datastore: Awaited<ReturnType<typeof ensureDatastoreEtcd>> | undefined;
+  const dataStores: LocalDatastoreObjects[] = [];
   let box: Awaited<ReturnType<typeof startAdminNode>>['box'] | undefined;
   const nodeLogs = ['containerd', 'kubelet', 'kubeadm-init'].map((name) => logFile(layout, name));
   const summary: UpSummary = {
@@ -145,7 +172,7 @@ export async function bringUp(
   await runSteps(
     [
       {
-        name: 'host packages (containerd, runc, CNI plugins, iptables, docker-registry)',
+        name: 'host packages (containerd, runc, CNI plugins, iptables, docker-registry, PostgreSQL, MariaDB)',
         logs: [],
         run: async () => {
           await ensurePrerequisites(report);
@@ -168,22 +195,22 @@ export async function bringUp(
       },
       { name: 'admin node Ready', logs: nodeLogs, run: () => waitForNodeReady(layout) },
       {
-        name: 'shared etcd DataStore (TLS, client certificates, auth on)',
-        logs: [logFile(layout, DATASTORE_ETCD_PROCESS)],
+        // The ones `kamaji datastore add` added before a `down` start again too.
+        name: `DataStore ${DEFAULT_DATASTORE_NAME}: ${server.description}, and any added ones`,
+        logs: [logFile(layout, datastoreProcess(DEFAULT_DATASTORE_NAME))],
         run: async () => {
-          const etcd = (await ensureComponents(['etcd'])).get('etcd');
-          if (!box || !etcd) throw new Error('the admin node box is not up');
-          datastore = await ensureDatastoreEtcd(box, supervisor, etcd.path);
+          if (!box) throw new Error('the admin node box is not up');
+          await claimDefaultDatastore(layout, options.datastore);
+          for (const record of await listDatastores(layout)) dataStores.push(await ensureDatastore(box, record));
         },
       },
       {
-        name: 'Kamaji CRDs and the default DataStore',
+        name: 'Kamaji CRDs and the DataStores',
         logs: [],
         run: async () => {
           await writeFile(hostKubeconfigPath(layout), await readFile(adminKubeconfigPath(layout)), { mode: 0o600 });
           client = new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
-          if (!datastore) throw new Error('the DataStore etcd is not up');
-          await installKamaji(client, datastore);
+          await installKamaji(client, dataStores);
         },
       },
       {
@@ -252,8 +279,8 @@ export async function completedUp(layout: StateLayout): Promise<UpSummary | unde
 export async function bringDown(layout: StateLayout, options: { purge: boolean }): Promise<void> {
   await rm(upSummaryFile(layout), { force: true });
   for (const worker of await listWorkers(layout)) await stopWorker(layout, worker, { purge: false });
-  // The shared etcd stops after the tenant pods: while their watches are open, it waits 7 s for them to end.
-  await stopAdminNode(layout, { removeState: false, stopAfterPods: [DATASTORE_ETCD_PROCESS] });
+  // The datastores stop after the tenant pods: while an etcd's watches are open, it waits 7 s for them to end.
+  await stopAdminNode(layout, { removeState: false, stopAfterPods: await datastoreProcesses(layout) });
   await stopOwnerProcesses(layout);
   if (options.purge) await stopAdminNode(layout, { removeState: true });
 }

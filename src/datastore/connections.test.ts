@@ -49,3 +49,26 @@ test('a SQL DataStore without its CA is refused naming the field; an unsupported
     (error) => error instanceof DataStoreConfigError && error.field === 'spec.driver' && /NATS/.test(error.message),
   );
 });
+
+test('refresh drops the connection when the Secrets a DataStore names resolve to new credentials, not otherwise', async () => {
+  const secret: Record<string, string> = { password: 'first' };
+  const connections = new DataStoreConnections(async () => ({ ...secret }));
+  const rotating = dataStore('rotating', 'PostgreSQL');
+  rotating.spec.basicAuth = {
+    username: { content: base64('admin') },
+    password: { secretReference: { name: 'db', namespace: 'kamaji-system', keyPath: 'password' } },
+  };
+  try {
+    assert.equal(await connections.refresh(rotating), false, 'nothing open yet: nothing to refresh');
+    const first = await connections.connectionFor(rotating);
+    assert.equal(await connections.refresh(rotating), false, 'the same Secret: the connection is kept');
+    assert.equal(await connections.connectionFor(rotating), first);
+    secret.password = 'second';
+    assert.equal(await connections.refresh(rotating), true, 'a rotated password is noticed');
+    const second = await connections.connectionFor(rotating);
+    assert.notEqual(second, first, 'and the next use opens a new connection');
+    assert.equal(second.resolved.kind === 'PostgreSQL' && second.resolved.connection.password, 'second');
+  } finally {
+    connections.closeAll();
+  }
+});

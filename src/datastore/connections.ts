@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import type { CertificateAndKey } from '../pki/certificates.ts';
 import type { DatastoreDriver } from './driver.ts';
@@ -95,6 +96,22 @@ export class DataStoreConnections {
   }
 
   /**
+   * Reads the DataStore's Secrets again and, when what they resolve to changed (a rotated password or certificate),
+   * drops the open connection so that the next use opens one with the new settings. A DataStore's generation does
+   * not change when only its Secrets do, so the DataStore controller calls this on each of its periodic checks.
+   */
+  async refresh(dataStore: DataStore): Promise<boolean> {
+    const name = dataStore.metadata.name ?? '';
+    const cached = this.open.get(name);
+    const current = await cached?.connection.catch(() => undefined);
+    if (!current) return false;
+    const now = await resolveDataStore(name, dataStore.spec, this.readSecret);
+    if (fingerprint(now) === fingerprint(current.resolved)) return false;
+    this.retire(name);
+    return true;
+  }
+
+  /**
    * Fails when the datastore is unreachable. A success is trusted for a few seconds, so that a burst of
    * reconciles on one DataStore costs one round trip, not one each.
    */
@@ -116,6 +133,10 @@ export class DataStoreConnections {
     for (const { connection } of this.open.values()) close(connection);
     this.open.clear();
   }
+}
+
+function fingerprint(resolved: ResolvedDataStore): string {
+  return createHash('sha256').update(JSON.stringify(resolved)).digest('hex');
 }
 
 function close(connection: Promise<DataStoreConnection> | undefined): void {

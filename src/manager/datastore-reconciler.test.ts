@@ -42,9 +42,17 @@ async function dataStoreServer(spec: DataStoreSpec, beforeWrite: (stored: DataSt
   return { api, stored };
 }
 
-function reconcilerFor(api: FakeApiServer, reachable = true) {
+function reconcilerFor(api: FakeApiServer, reachable = true, options: { rotated?: boolean; usedBy?: string[] } = {}) {
   const events: { type: EventType; reason: string; message: string }[] = [];
   const connected: string[] = [];
+  const requeued: string[] = [];
+  const tenants = (options.usedBy ?? []).map(
+    (key) =>
+      ({
+        metadata: { namespace: key.split('/')[0], name: key.split('/')[1] },
+        spec: { dataStore: 'shared' },
+      }) as TenantControlPlane,
+  );
   const reconciler = new DataStoreReconciler({
     client: api.client,
     events: {
@@ -52,7 +60,8 @@ function reconcilerFor(api: FakeApiServer, reachable = true) {
         events.push({ type, reason, message });
       },
     },
-    tenants: { list: () => [] as TenantControlPlane[] },
+    tenants: { list: () => tenants },
+    requeueTenants: (keys) => requeued.push(...keys),
     connections: {
       connectionFor: async (dataStore) => {
         connected.push(dataStore.metadata.name ?? '');
@@ -61,11 +70,12 @@ function reconcilerFor(api: FakeApiServer, reachable = true) {
         };
         return { driver: { check } } as unknown as DataStoreConnection;
       },
+      refresh: async () => options.rotated ?? false,
       retire: () => undefined,
     },
     now: () => new Date('2025-01-01T00:00:00Z'),
   });
-  return { reconciler, events, connected };
+  return { reconciler, events, connected, requeued };
 }
 
 const validSpec: DataStoreSpec = { driver: 'etcd', endpoints: ['etcd-0:2379'] };
@@ -158,4 +168,19 @@ test('a deleted DataStore no tenant uses loses only our finalizer, by compare-an
   assert.deepEqual(stored.metadata.finalizers, [OTHER_FINALIZER]);
   const [write] = api.requests.filter((request) => request.method === 'PATCH');
   assert.equal(JSON.parse(write?.body ?? '{}').metadata.resourceVersion, '1');
+});
+
+test('credentials rotated in its Secrets: an Event, and every tenant on it reconciled with the new ones', async () => {
+  const { api } = await dataStoreServer(validSpec);
+  servers.push(api);
+  const rotated = reconcilerFor(api, true, { rotated: true, usedBy: ['a/one', 'b/two'] });
+  await rotated.reconciler.reconcile('shared');
+  assert.deepEqual(rotated.requeued, ['a/one', 'b/two']);
+  assert.deepEqual(
+    rotated.events.map((event) => `${event.type} ${event.reason}`),
+    ['Normal CredentialsChanged'],
+  );
+  const unchanged = reconcilerFor(api, true, { rotated: false, usedBy: ['a/one'] });
+  await unchanged.reconciler.reconcile('shared');
+  assert.deepEqual(unchanged.requeued, [], 'nothing changed: no tenant woken');
 });

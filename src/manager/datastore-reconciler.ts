@@ -19,7 +19,7 @@ export interface DataStoreReconcilerDependencies {
   client: ApiCaller;
   events: Pick<EventRecorder, 'record'>;
   tenants: Pick<Informer<TenantControlPlane>, 'list'>;
-  connections: Pick<DataStoreConnections, 'connectionFor' | 'retire'>;
+  connections: Pick<DataStoreConnections, 'connectionFor' | 'refresh' | 'retire'>;
   /** Wakes the tenants of a DataStore whose reachability changed, so that their status says so at once. */
   requeueTenants?(keys: readonly string[]): void;
   now?: () => Date;
@@ -85,6 +85,12 @@ export class DataStoreReconciler {
     } else {
       valid = { type: 'Valid', status: 'True', reason: 'Valid', message: 'the spec is valid' };
       try {
+        if (await this.deps.connections.refresh(dataStore)) {
+          const message = 'the credentials in its Secrets changed: connections and tenants use the new ones';
+          await this.deps.events.record(dataStore, 'Normal', 'CredentialsChanged', message);
+          // Their Secrets (the etcd client certificate, kine's CA) are built from the DataStore's.
+          this.deps.requeueTenants?.(usedBy);
+        }
         const connection = await this.deps.connections.connectionFor(dataStore);
         await connection.driver.check();
         ready = true;

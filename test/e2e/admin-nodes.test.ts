@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import { listAdminNodes, stopAdminNodeBox } from '../../src/cluster/admin-nodes.ts';
@@ -17,14 +16,14 @@ import { runCommand } from '../../src/cluster/command.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, netnsPath, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, recordedPid } from '../../src/cluster/pid-files.ts';
-import { adminNodeLayout, type StateLayout, stateLayout, workerRange } from '../../src/cluster/state.ts';
+import { adminNodeLayout, type StateLayout, workerRange } from '../../src/cluster/state.ts';
 import { hostKubeconfigPath } from '../../src/cluster/up.ts';
 import { readSingleKubeconfig } from '../../src/pki/kubeconfig.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
-import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
-import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { useKamajiInstance } from '../support/kamaji-instance.ts';
+import { NEEDS_ROOT } from '../support/needs-root.ts';
 
 const SPREAD_TENANT = { name: 'spread', namespace: 'default', nodePort: 31447 } as const;
 const ADDED_NODE = 'kamaji-admin-2';
@@ -71,7 +70,6 @@ function startProbing(url: string, ca: string) {
 }
 
 describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROOT }, () => {
-  let workDir = '';
   let layout: StateLayout;
   let kubectlPath = '';
   let added = false;
@@ -138,19 +136,9 @@ describe('an admin cluster of several nodes: kamaji node add', { skip: NEEDS_ROO
       { timeoutMs: 180_000, intervalMs: 500, description: 'two Ready control-plane pods of the spread tenant' },
     );
 
+  const instance = useKamajiInstance('admin-nodes');
   before(async () => {
-    workDir = await mkdtemp('/tmp/kamaji-admin-nodes-e2e-');
-    layout = stateLayout(join(workDir, 'state'));
-    await requireHostPackages();
-    kubectlPath = (await ensureComponent('kubectl')).path;
-  });
-
-  after(async () => {
-    if (existsSync(layout.root)) {
-      const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
-      if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
-    }
-    await rm(workDir, { recursive: true, force: true });
+    ({ layout, kubectlPath } = instance());
   });
 
   test('kamaji node add joins a second admin node: both Ready, listed, with routes between their pod ranges', {

@@ -6,9 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { V1ClusterRole, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { runCommand } from '../../src/cluster/command.ts';
@@ -22,14 +21,15 @@ import {
 import { processesOfInstance } from '../../src/cluster/node-box.ts';
 import { operatorImageTag, publishOperatorImage } from '../../src/cluster/operator-image.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
-import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
+import type { StateLayout } from '../../src/cluster/state.ts';
 import { DEMO_TENANT, hostKubeconfigPath, UP_MANAGER_REPLICAS, upChartValues } from '../../src/cluster/up.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
 import { LABEL_TENANT } from '../../src/tenant/names.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
-import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { useKamajiInstance } from '../support/kamaji-instance.ts';
+import { NEEDS_ROOT } from '../support/needs-root.ts';
 
 const SERVICE_ACCOUNT = `system:serviceaccount:${KAMAJI_NAMESPACE}:${KAMAJI_RELEASE}`;
 
@@ -75,7 +75,6 @@ function metricSum(exposition: string, name: string, labels: string): number {
 describe('charts/kamaji on the local admin cluster: install, least privilege, upgrade, uninstall', {
   skip: NEEDS_ROOT,
 }, () => {
-  let workDir = '';
   let layout: StateLayout;
   let kubectlPath = '';
   let helmPath = '';
@@ -116,20 +115,10 @@ describe('charts/kamaji on the local admin cluster: install, least privilege, up
     return holder;
   }
 
+  const instance = useKamajiInstance('helm');
   before(async () => {
-    workDir = await mkdtemp('/tmp/kamaji-helm-e2e-');
-    layout = stateLayout(join(workDir, 'state'));
-    await requireHostPackages();
-    kubectlPath = (await ensureComponent('kubectl')).path;
+    ({ layout, kubectlPath } = instance());
     helmPath = (await ensureComponent('helm')).path;
-  });
-
-  after(async () => {
-    if (existsSync(layout.root)) {
-      const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
-      if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
-    }
-    await rm(workDir, { recursive: true, force: true });
   });
 
   test('helm lint is clean', async () => {

@@ -6,33 +6,34 @@
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Etcd3 } from 'etcd3';
 import { parse } from 'yaml';
 import type { TenantControlPlane } from '../../src/api/v1alpha1/tenant-control-plane.ts';
 import { runCommand } from '../../src/cluster/command.ts';
-import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastore-etcd.ts';
+import { DATASTORE_CLIENT_PORT } from '../../src/cluster/datastores/etcd.ts';
 import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts';
 import { cgroupMountPoints, mountPoints, mountsToUnmount, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, processStartTime, recordedPid } from '../../src/cluster/pid-files.ts';
-import { pidFile, type StateLayout, stateLayout, workerLayout } from '../../src/cluster/state.ts';
+import { pidFile, type StateLayout, workerLayout } from '../../src/cluster/state.ts';
 import { DEMO_TENANT, hostKubeconfigPath, OWNER_PROCESS, UP_MANAGER_REPLICAS } from '../../src/cluster/up.ts';
 import { listWorkers } from '../../src/cluster/worker.ts';
 import { tenantKeyPrefix } from '../../src/datastore/etcd/access.ts';
 import { connectEtcd } from '../../src/datastore/etcd/connection.ts';
 import type { CertificateAndKey } from '../../src/pki/certificates.ts';
-import { isAlive, tailFile } from '../../src/process/supervisor.ts';
+import { isAlive } from '../../src/process/supervisor.ts';
 import { LABEL_TENANT } from '../../src/tenant/names.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { hostIptablesLinesOf } from '../support/host.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
-import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { useKamajiInstance } from '../support/kamaji-instance.ts';
+import { NEEDS_ROOT } from '../support/needs-root.ts';
 
 // The demo tenant asks for konnectivity: its server runs beside the API server.
 const CONTROL_PLANE_CONTAINERS = ['konnectivity-server', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
@@ -195,30 +196,10 @@ describe('kamaji up: the local admin cluster as a user meets it', { skip: NEEDS_
     return Object.fromEntries(await Promise.all(names.map(async (name) => [name, await recordedPid(layout, name)])));
   }
 
+  const instance = useKamajiInstance('up');
   before(async () => {
-    workDir = await mkdtemp('/tmp/kamaji-up-e2e-');
-    layout = stateLayout(join(workDir, 'state'));
-    await requireHostPackages();
-    kubectlPath = (await ensureComponent('kubectl')).path;
+    ({ workDir, layout, kubectlPath } = instance());
     iptablesBefore = await hostIptablesLinesOf(layout.id);
-  });
-
-  afterEach(async (t) => {
-    // `passed` is set on test contexts from Node 24 on; the typings only list it for suites.
-    if ((t as { passed?: boolean }).passed !== false || !existsSync(layout.dirs.logs)) return;
-    const logs = readdirSync(layout.dirs.logs).map(
-      async (name) => `==> ${name} <==\n${await tailFile(join(layout.dirs.logs, name), 30)}`,
-    );
-    process.stderr.write(`\n--- logs after "${t.name}" failed ---\n${(await Promise.all(logs)).join('\n\n')}\n`);
-  });
-
-  after(async () => {
-    // Does the work only when the teardown test did not run to its end.
-    if (existsSync(layout.root)) {
-      const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
-      if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
-    }
-    await rm(workDir, { recursive: true, force: true });
   });
 
   test('from a fresh state, up succeeds and the demo tenant is Ready with its pod running', {

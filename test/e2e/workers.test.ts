@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { basename, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { runCommand } from '../../src/cluster/command.ts';
 import { HTTP_ECHO_IMAGE, HTTP_ECHO_PORT } from '../../src/cluster/image-references.ts';
@@ -16,15 +16,15 @@ import { tenantControlPlaneManifest } from '../../src/cluster/kamaji-install.ts'
 import { INOTIFY_FLOORS, sysctlFile } from '../../src/cluster/kubelet.ts';
 import { cgroupMountPoints, processesOfInstance } from '../../src/cluster/node-box.ts';
 import { processesMentioning, recordedPid } from '../../src/cluster/pid-files.ts';
-import { boxPath, type StateLayout, stateLayout, workerLayout } from '../../src/cluster/state.ts';
+import { boxPath, type StateLayout, workerLayout } from '../../src/cluster/state.ts';
 import { DEMO_TENANT, hostKubeconfigPath } from '../../src/cluster/up.ts';
 import { listWorkers } from '../../src/cluster/worker.ts';
 import { readSingleKubeconfig } from '../../src/pki/kubeconfig.ts';
 import { isAlive } from '../../src/process/supervisor.ts';
-import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
-import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { useKamajiInstance } from '../support/kamaji-instance.ts';
+import { NEEDS_ROOT } from '../support/needs-root.ts';
 
 const OTHER_TENANT = { name: 'other', namespace: 'e2e-other', nodePort: 31445 } as const;
 
@@ -129,19 +129,9 @@ describe('tenant workers: kamaji up --workers 2', { skip: NEEDS_ROOT }, () => {
     ]);
   }
 
+  const instance = useKamajiInstance('workers');
   before(async () => {
-    workDir = await mkdtemp('/tmp/kamaji-workers-e2e-');
-    layout = stateLayout(join(workDir, 'state'));
-    await requireHostPackages();
-    kubectlPath = (await ensureComponent('kubectl')).path;
-  });
-
-  after(async () => {
-    if (existsSync(layout.root)) {
-      const down = await kamaji('down', `--state-dir=${layout.root}`, '--purge');
-      if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
-    }
-    await rm(workDir, { recursive: true, force: true });
+    ({ workDir, layout, kubectlPath } = instance());
   });
 
   test('both workers are Ready in the demo tenant, their kubelet certificates issued through CSRs the tenant approved', {

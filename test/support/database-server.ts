@@ -1,7 +1,8 @@
-import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { missingPackages, type Prerequisite } from '../../src/cluster/prerequisites.ts';
+import { type ServerUser, serverUser } from '../../src/datastore/server-user.ts';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate } from '../../src/pki/certificates.ts';
 import type { SupervisedProcess, Supervisor } from '../../src/process/supervisor.ts';
 import { SETUP_COMMAND } from './needs-root.ts';
@@ -17,10 +18,8 @@ export interface ServerDirectory {
   /** The administrator's client certificate (its CN is the user). */
   client: CertificateAndKey;
   files: { cert: string; key: string; ca: string };
-  /** `command args` as the server's OS user when this process is root; unchanged otherwise. */
-  asServerUser(command: string, args: readonly string[]): [string, string[]];
-  /** Gives a file to the server's OS user (when root). */
-  give(path: string): Promise<void>;
+  /** The server's OS user, owner of `dir` and the files. */
+  user: ServerUser;
 }
 
 export async function serverDirectory(
@@ -40,39 +39,14 @@ export async function serverDirectory(
     issueCertificate(ca, { commonName: clientCommonName, usages: ['clientAuth'], validityDays: 1 }),
   ]);
   const dir = await mkdtemp(join(tmpdir(), `kamaji-${name}-`));
-  const owner = await osUserIds(osUser);
-  const give = async (path: string) => {
-    if (owner) await chown(path, owner.uid, owner.gid);
-  };
-  await give(dir);
+  const user = await serverUser(osUser);
+  await user.give(dir);
   const files = { cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(dir, 'ca.crt') };
   await writeFile(files.cert, server.certificatePem);
   await writeFile(files.key, server.privateKeyPem, { mode: 0o600 });
   await writeFile(files.ca, ca.certificatePem);
-  for (const path of Object.values(files)) await give(path);
-  return {
-    dir,
-    ca,
-    client,
-    files,
-    give,
-    asServerUser: (command, args) =>
-      owner
-        ? [
-            '/usr/bin/setpriv',
-            [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--', command, ...args],
-          ]
-        : [command, [...args]],
-  };
-}
-
-/** The uid and gid of an OS user (Debian's server packages create them) when running as root; else none. */
-async function osUserIds(user: string): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const line = (await readFile('/etc/passwd', 'utf8')).split('\n').find((entry) => entry.startsWith(`${user}:`));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  if (!uid || !gid) throw new Error(`no ${user} OS user: install the server's Debian package (npm test as root does)`);
-  return { uid: Number(uid), gid: Number(gid) };
+  for (const path of Object.values(files)) await user.give(path);
+  return { dir, ca, client, files, user };
 }
 
 /** The pids whose parent is `pid` (a server's background processes). */

@@ -1,21 +1,25 @@
+import { LOCAL_DRIVERS } from '../../cluster/datastores/local-datastore.ts';
 import { KAMAJI_BIN } from '../../cluster/kamaji-bin.ts';
 import { logFile } from '../../cluster/state.ts';
 import { followLog, startDetached } from '../../process/detached.ts';
 import { type Command, UsageError } from '../command.ts';
+import { localDriver } from './datastore.ts';
 import { layoutOf, requireRoot, stateDirHelp, stateDirOption } from './state-dir.ts';
 
 const up: Command = {
   name: 'up',
   summary: 'Bring up a local admin cluster (kubeadm), Kamaji in it, and a demo tenant; a second run is a no-op',
-  usage: '[--state-dir DIR]',
+  usage: '[--state-dir DIR] [--workers N] [--datastore etcd|postgresql|mysql|nats]',
   options: {
     ...stateDirOption,
     workers: { type: 'string', default: '1' },
+    datastore: { type: 'string', default: 'etcd' },
     foreground: { type: 'boolean', default: false },
   },
   optionHelp: {
     ...stateDirHelp,
     workers: 'local workers the demo tenant gets (default 1; 0 for none)',
+    datastore: `the server behind the DataStore "default" (${LOCAL_DRIVERS.join(', ')}; default etcd)`,
     foreground: 'run as the supervising owner process instead of starting one',
   },
   async run({ values }) {
@@ -25,12 +29,13 @@ const up: Command = {
     if (!Number.isInteger(workers) || workers < 0 || workers > 16) {
       throw new UsageError(`--workers ${String(values.workers)}: give a whole number from 0 to 16`);
     }
+    const options = { workers, datastore: localDriver(values.datastore, '--datastore') };
     const { bringUp, completedUp, OWNER_PROCESS, ownerArguments, ownerProcesses } = await import('../../cluster/up.ts');
     const { recordedPid, recordProcess } = await import('../../cluster/pid-files.ts');
     if (values.foreground) {
       let summary: Awaited<ReturnType<typeof bringUp>>;
       try {
-        summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`), workers);
+        summary = await bringUp(layout.root, (line) => process.stderr.write(`${line}\n`), options);
       } catch (error) {
         // The processes this owner supervises would keep it (and the `up` that follows its log) running for good.
         // Exiting stops them; the state dir stays, so `kamaji up` resumes and `kamaji down` cleans.
@@ -60,7 +65,7 @@ const up: Command = {
       }
       const owner = startDetached(
         process.execPath,
-        [KAMAJI_BIN, ...ownerArguments(layout, workers)],
+        [KAMAJI_BIN, ...ownerArguments(layout, options)],
         logFile(layout, 'up'),
       );
       await recordProcess(layout, OWNER_PROCESS, owner);

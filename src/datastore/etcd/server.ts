@@ -46,13 +46,10 @@ export interface RunningEtcd {
   root: EtcdConnection;
 }
 
-export interface EtcdStartOptions {
-  supervisor: Supervisor;
+interface EtcdStartCommon {
   binary: string;
   /** Where clients reach it; 127.0.0.1 by default. */
   clientHost?: string;
-  /** How to start the process, e.g. inside a network namespace; `supervisor.start` by default. */
-  launch?: (spec: ProcessSpec) => SupervisedProcess | Promise<SupervisedProcess>;
   dir: string;
   clientPort: number;
   peerPort: number;
@@ -60,6 +57,10 @@ export interface EtcdStartOptions {
   server: CertificateAndKey;
   rootClient: CertificateAndKey;
 }
+
+/** Started by a supervisor, or by `launch` (e.g. inside a network namespace, or detached). */
+export type EtcdStartOptions = EtcdStartCommon &
+  ({ supervisor: Supervisor } | { launch: (spec: ProcessSpec) => SupervisedProcess | Promise<SupervisedProcess> });
 
 const READY_TIMEOUT_MS = 30_000;
 
@@ -76,7 +77,7 @@ export async function startEtcd(options: EtcdStartOptions): Promise<RunningEtcd>
   await writeFile(files.keyFile, options.server.privateKeyPem, { mode: 0o600 });
   await writeFile(files.trustedCaFile, options.ca.certificatePem);
   const clientHost = options.clientHost ?? '127.0.0.1';
-  const launch = options.launch ?? ((spec: ProcessSpec) => options.supervisor.start(spec));
+  const launch = 'launch' in options ? options.launch : (spec: ProcessSpec) => options.supervisor.start(spec);
   const etcd = await launch({
     name: 'etcd',
     command: options.binary,
