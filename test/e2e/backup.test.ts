@@ -4,22 +4,20 @@
  * objects there, a worker joining it and the restored workload running on that worker. Needs root; skipped otherwise.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { readBackupFile } from '../../src/backup/file.ts';
 import { runCommand } from '../../src/cluster/command.ts';
 import { HTTP_ECHO_IMAGE, HTTP_ECHO_PORT } from '../../src/cluster/image-references.ts';
-import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
 import { DEMO_TENANT } from '../../src/cluster/up.ts';
 import { accessFromKubeconfig } from '../../src/controller/cluster-access.ts';
 import { builtinResources, KubeClient, resourcePath } from '../../src/controller/kube-client.ts';
-import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { waitFor } from '../../src/util/wait.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
-import { NEEDS_ROOT, requireHostPackages } from '../support/needs-root.ts';
+import { useKamajiInstance } from '../support/kamaji-instance.ts';
+import { NEEDS_ROOT } from '../support/needs-root.ts';
 
 const OBJECTS = 1_000;
 const RESTORED = { name: 'restored', nodePort: 31447, konnectivityPort: 31147 } as const;
@@ -46,20 +44,18 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
 }
 
 describe('backup of a tenant on etcd, restored on PostgreSQL, and a worker joining it', { skip: NEEDS_ROOT }, () => {
-  let workDir = '';
-  let layout: StateLayout;
-  let kubectlPath = '';
-  const stateDir = () => `--state-dir=${layout.root}`;
-  const kubeconfigOf = (tenant: string) => join(workDir, `${tenant}.kubeconfig`);
+  const instance = useKamajiInstance('bak');
+  const stateDir = () => `--state-dir=${instance().layout.root}`;
+  const kubeconfigOf = (tenant: string) => join(instance().workDir, `${tenant}.kubeconfig`);
 
   async function kubectl(tenant: string, ...args: string[]): Promise<string> {
-    return (await runCommand(kubectlPath, [`--kubeconfig=${kubeconfigOf(tenant)}`, ...args])).stdout;
+    return (await runCommand(instance().kubectlPath, [`--kubeconfig=${kubeconfigOf(tenant)}`, ...args])).stdout;
   }
   async function saveKubeconfig(tenant: string): Promise<KubeClient> {
     const printedConfig = await kamaji('kubeconfig', tenant, stateDir());
     assert.equal(printedConfig.code, 0, printed(printedConfig));
     await writeFile(kubeconfigOf(tenant), printedConfig.stdout, { mode: 0o600 });
-    return new KubeClient(accessFromKubeconfig(printedConfig.stdout, workDir));
+    return new KubeClient(accessFromKubeconfig(printedConfig.stdout, instance().workDir));
   }
   async function labelledConfigMaps(tenant: string): Promise<V1ConfigMap[]> {
     return (
@@ -68,21 +64,6 @@ describe('backup of a tenant on etcd, restored on PostgreSQL, and a worker joini
       }
     ).items;
   }
-
-  before(async () => {
-    workDir = await mkdtemp('/tmp/bak-e2e-');
-    layout = stateLayout(join(workDir, 'state'));
-    await requireHostPackages();
-    kubectlPath = (await ensureComponent('kubectl')).path;
-  });
-
-  after(async () => {
-    if (existsSync(layout.root)) {
-      const down = await kamaji('down', stateDir(), '--purge');
-      if (down.code !== 0) process.stderr.write(`cleanup: kamaji down --purge failed\n${printed(down)}\n`);
-    }
-    await rm(workDir, { recursive: true, force: true });
-  });
 
   test('1,000 objects backed up from etcd, restored into a new tenant on PostgreSQL; a worker joins it and the workload runs', {
     timeout: 1_500_000,
@@ -112,7 +93,7 @@ describe('backup of a tenant on etcd, restored on PostgreSQL, and a worker joini
     );
     await kubectl(DEMO_TENANT.name, 'rollout', 'status', 'deployment/echo', '--timeout=180s');
 
-    const file = join(workDir, 'demo.kamaji-backup');
+    const file = join(instance().workDir, 'demo.kamaji-backup');
     let started = performance.now();
     const backup = await kamaji('backup', DEMO_TENANT.name, '-o', file, stateDir());
     const backupSeconds = (performance.now() - started) / 1000;
@@ -153,7 +134,7 @@ describe('backup of a tenant on etcd, restored on PostgreSQL, and a worker joini
     }
     assert.equal(new Set(restored.map((object) => object.metadata?.name)).size, OBJECTS, 'each exactly once');
     const after = await runCommand(
-      kubectlPath,
+      instance().kubectlPath,
       [`--kubeconfig=${kubeconfigOf(RESTORED.name)}`, 'get', 'configmap', 'after-backup', '-n', 'default'],
       { allowFailure: true },
     );
