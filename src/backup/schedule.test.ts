@@ -92,7 +92,7 @@ test('the CronJob runs kamaji backup into the volume, one at a time, as the imag
     ?.object as V1CronJob;
   assert.deepEqual(hostPath.spec?.jobTemplate.spec?.template.spec?.volumes?.[0], {
     name: 'backups',
-    hostPath: { path: '/srv/backups', type: 'DirectoryOrCreate' },
+    hostPath: { path: '/srv/backups', type: 'Directory' },
   });
 });
 

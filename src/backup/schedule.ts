@@ -145,7 +145,7 @@ function cronJob(input: BackupSchedule, name: string, labels: Record<string, str
   const { tenant } = input;
   const backups: V1Volume =
     'hostPath' in input.volume
-      ? { name: 'backups', hostPath: { path: input.volume.hostPath, type: 'DirectoryOrCreate' } }
+      ? { name: 'backups', hostPath: { path: input.volume.hostPath, type: 'Directory' } }
       : { name: 'backups', persistentVolumeClaim: { claimName: input.volume.persistentVolumeClaim } };
   return {
     metadata: { name, namespace: tenant.namespace, labels },

@@ -4,14 +4,14 @@
  * objects there, a worker joining it and the restored workload running on that worker. Needs root; skipped otherwise.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { readBackupFile } from '../../src/backup/file.ts';
 import { runCommand } from '../../src/cluster/command.ts';
 import { HTTP_ECHO_IMAGE, HTTP_ECHO_PORT } from '../../src/cluster/image-references.ts';
-import { DEMO_TENANT } from '../../src/cluster/up.ts';
+import { DEMO_TENANT, hostKubeconfigPath } from '../../src/cluster/up.ts';
 import { accessFromKubeconfig } from '../../src/controller/cluster-access.ts';
 import { builtinResources, KubeClient, resourcePath } from '../../src/controller/kube-client.ts';
 import { waitFor } from '../../src/util/wait.ts';
@@ -177,5 +177,51 @@ describe('backup of a tenant on etcd, restored on PostgreSQL, and a worker joini
       { timeoutMs: 60_000, intervalMs: 1_000, description: 'the pod to answer through the pod proxy' },
     );
     assert.equal(answer, pod.metadata?.name);
+  });
+
+  test('a scheduled backup runs in the admin cluster under its own ServiceAccount and writes into its volume', {
+    timeout: 600_000,
+  }, async () => {
+    const directory = await mkdtemp('/tmp/bak-scheduled-');
+    try {
+      await chown(directory, 65532, 65532);
+      const schedule = await kamaji(
+        'backup',
+        'schedule',
+        DEMO_TENANT.name,
+        '--schedule=0 3 * * *',
+        `--host-path=${directory}`,
+        '--keep=2',
+        '--apply',
+        stateDir(),
+      );
+      assert.equal(schedule.code, 0, printed(schedule));
+      const admin = (...args: string[]) =>
+        runCommand(instance().kubectlPath, [`--kubeconfig=${hostKubeconfigPath(instance().layout)}`, ...args]);
+      await admin('create', 'job', '--from=cronjob/kamaji-backup-demo', 'kamaji-backup-now', '-n', 'default');
+      const waited = await runCommand(
+        instance().kubectlPath,
+        [
+          `--kubeconfig=${hostKubeconfigPath(instance().layout)}`,
+          'wait',
+          '--for=condition=complete',
+          'job/kamaji-backup-now',
+          '-n',
+          'default',
+          '--timeout=300s',
+        ],
+        { allowFailure: true },
+      );
+      const logs = (await admin('logs', 'job/kamaji-backup-now', '-n', 'default')).stdout;
+      assert.equal(waited.code, 0, `the backup Job did not complete: ${waited.stderr}\n${logs}`);
+      assert.match(logs, /\d+ keys of default\/demo at revision \d+ of DataStore default \(etcd\)/);
+      const files = await readdir(directory);
+      assert.equal(files.length, 1, files.join(', '));
+      const { header } = await readBackupFile(join(directory, files[0] ?? ''));
+      assert.deepEqual(header.tenant.name, DEMO_TENANT.name);
+      assert.ok(header.objectCount > OBJECTS);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -83,7 +83,7 @@ const schedule: Command = {
     ...namespaceHelp,
     schedule: 'when, in cron syntax (e.g. "0 3 * * *")',
     pvc: 'a PersistentVolumeClaim in the tenant namespace to write the backups to',
-    'host-path': 'or a directory on the node the job runs on (local clusters)',
+    'host-path': 'or an existing directory, writable by uid 65532, on the node the job runs on (local clusters)',
     keep: 'backups of this tenant kept in the volume (default 7)',
     image: 'the operator image (default: this version of docker.io/kamaji/kamaji-ts)',
     apply: 'apply the objects to the admin cluster instead of printing them',
