@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TenantControlPlaneSpec } from '../api/v1alpha1/tenant-control-plane.ts';
+import { backupMetadata } from '../../test/support/backup.ts';
 import {
   backupFileName,
   backupPath,
@@ -35,19 +35,7 @@ test('backup file names sort by time, per tenant; the oldest beyond keep are cho
 test('a file is written whole, readable by its owner only, read back; a missing one is named', async () => {
   const directory = await mkdtemp(join(tmpdir(), 'bak-file-'));
   try {
-    const spec = { kubernetes: { version: 'v1.35.4' } } as TenantControlPlaneSpec;
-    const { bytes } = encodeBackup(
-      {
-        createdAt: at.toISOString(),
-        tenant: { namespace: 'default', name: 'demo', uid: 'u' },
-        kubernetesVersion: 'v1.35.4',
-        dataStore: { name: 'default', driver: 'etcd' },
-        schema: 's',
-        revision: 1,
-        spec,
-      },
-      [{ key: 'namespaces/default', value: Buffer.from('x') }],
-    );
+    const { bytes } = encodeBackup(backupMetadata(), [{ key: 'namespaces/default', value: Buffer.from('x') }]);
     const path = await backupPath(`${directory}/`, 'default', 'demo', at);
     assert.equal(path, join(directory, 'default_demo_20261201T060708Z.kamaji-backup'));
     assert.equal(await backupPath(directory, 'default', 'demo', at), path);

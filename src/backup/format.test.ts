@@ -1,25 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { TenantControlPlaneSpec } from '../api/v1alpha1/tenant-control-plane.ts';
-import {
-  BACKUP_FORMAT_VERSION,
-  BackupFileError,
-  type BackupMetadata,
-  decodeBackup,
-  decodeBackupHeader,
-  encodeBackup,
-} from './format.ts';
+import { backupMetadata } from '../../test/support/backup.ts';
+import { BACKUP_FORMAT_VERSION, BackupFileError, decodeBackup, decodeBackupHeader, encodeBackup } from './format.ts';
 
-const metadata: BackupMetadata = {
-  createdAt: '2026-12-01T06:00:00.000Z',
-  tenant: { namespace: 'default', name: 'demo', uid: '0b5e-1' },
-  kubernetesVersion: 'v1.35.4',
-  dataStore: { name: 'default', driver: 'etcd' },
-  schema: 'demo_schema',
-  revision: 4711,
-  spec: { kubernetes: { version: 'v1.35.4' }, controlPlane: { deployment: { replicas: 1 } } } as TenantControlPlaneSpec,
-};
+const metadata = backupMetadata();
 
 const entries = [
   { key: 'namespaces/default', value: Buffer.from('k8s\0binary protobuf \xff', 'latin1') },

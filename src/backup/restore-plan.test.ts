@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { backupMetadata } from '../../test/support/backup.ts';
 import type { TenantControlPlane, TenantControlPlaneSpec } from '../api/v1alpha1/tenant-control-plane.ts';
-import type { BackupHeader } from './format.ts';
+import { encodeBackup } from './format.ts';
 import {
   RESTORE_REPLICAS_ANNOTATION,
   RESTORED_FROM_ANNOTATION,
@@ -20,19 +21,8 @@ const spec = {
   addons: { coreDNS: {}, konnectivity: { server: { port: 31143 } } },
 } as TenantControlPlaneSpec;
 
-const header: BackupHeader = {
-  format: 1,
-  createdAt: '2026-12-01T06:00:00.000Z',
-  tenant: { namespace: 'default', name: 'demo', uid: 'u-1' },
-  kubernetesVersion: 'v1.35.4',
-  dataStore: { name: 'default', driver: 'etcd' },
-  schema: 'source_schema',
-  revision: 42,
-  objectCount: 0,
-  bodyBytes: 0,
-  bodySha256: 'ab'.repeat(32),
-  spec,
-};
+const { header } = encodeBackup(backupMetadata({ schema: 'source_schema', revision: 42, spec }), []);
+const restoredFrom = `default/demo revision 42 sha256:${header.bodySha256}`;
 
 test('the restored TCP: the backup spec asleep, its own schema and user, the target DataStore and ports', () => {
   const tcp = restoredTenantControlPlane(header, {
@@ -46,7 +36,7 @@ test('the restored TCP: the backup spec asleep, its own schema and user, the tar
     name: 'copy',
     namespace: 'restored',
     annotations: {
-      [RESTORED_FROM_ANNOTATION]: `default/demo revision 42 sha256:${'ab'.repeat(32)}`,
+      [RESTORED_FROM_ANNOTATION]: restoredFrom,
       [RESTORE_REPLICAS_ANNOTATION]: '3',
     },
   });
@@ -80,7 +70,7 @@ test('an existing TCP: resumed only when it is a restore of this backup still un
     ...pending,
     metadata: {
       ...pending.metadata,
-      annotations: { [RESTORED_FROM_ANNOTATION]: `default/demo revision 42 sha256:${'ab'.repeat(32)}` },
+      annotations: { [RESTORED_FROM_ANNOTATION]: restoredFrom },
     },
   };
   const again = restoreStart(done, header);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { KubeClient } from '../../controller/kube-client.ts';
 import type { KeyspaceOptions } from '../../datastore/keyspace/keyspace.ts';
 import { type Command, UsageError } from '../command.ts';
 import { layoutOf, stateDirHelp, stateDirOption } from './state-dir.ts';
@@ -18,14 +19,20 @@ const clusterHelp = {
 const namespaceOption = { namespace: { type: 'string', short: 'n', default: 'default' } } as const;
 const namespaceHelp = { namespace: 'namespace of the TenantControlPlane (default "default")' };
 
-async function adminCluster(values: Record<string, unknown>) {
+/** Runs `work` with a client of the admin cluster the options name, closed afterwards. */
+async function withAdminCluster<T>(values: Record<string, unknown>, work: (client: KubeClient) => Promise<T>) {
   const { KubeClient } = await import('../../controller/kube-client.ts');
   const { loadClusterAccess } = await import('../../controller/cluster-access.ts');
-  if (values.kubeconfig !== undefined) return new KubeClient(loadClusterAccess(String(values.kubeconfig)));
   const { hostKubeconfigPath } = await import('../../cluster/up.ts');
-  const layout = layoutOf(values);
-  if (existsSync(hostKubeconfigPath(layout))) return new KubeClient(loadClusterAccess(hostKubeconfigPath(layout)));
-  return new KubeClient(loadClusterAccess());
+  const local = hostKubeconfigPath(layoutOf(values));
+  const kubeconfig =
+    values.kubeconfig !== undefined ? String(values.kubeconfig) : existsSync(local) ? local : undefined;
+  const client = new KubeClient(loadClusterAccess(kubeconfig));
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
 }
 
 /** kine for SQL key spaces: $KAMAJI_KINE_BINARY (set in the operator image), else the toolchain's. */
@@ -100,8 +107,7 @@ const schedule: Command = {
     const { backupScheduleObjects } = await import('../../backup/schedule.ts');
     const { locateTenantStorage } = await import('../../backup/tenant-storage.ts');
     const { operatorImageReference } = await import('../../cluster/operator-image.ts');
-    const client = await adminCluster(values);
-    try {
+    return withAdminCluster(values, async (client) => {
       const { dataStore } = await locateTenantStorage(client, namespace, tenant);
       const objects = backupScheduleObjects({
         tenant: { namespace, name: tenant },
@@ -129,9 +135,7 @@ const schedule: Command = {
         process.stderr.write(`applied ${describeObject(object)}\n`);
       }
       return 0;
-    } finally {
-      client.close();
-    }
+    });
   },
 };
 
@@ -161,8 +165,7 @@ export const backupCommand: Command = {
     const { backupPath, pruneBackups, writeBackupFile } = await import('../../backup/file.ts');
     const output = String(values.output);
     const started = Date.now();
-    const client = await adminCluster(values);
-    try {
+    return withAdminCluster(values, async (client) => {
       const now = new Date();
       const { header, bytes } = await backupTenant(
         client,
@@ -182,9 +185,7 @@ export const backupCommand: Command = {
         }
       }
       return 0;
-    } finally {
-      client.close();
-    }
+    });
   },
 };
 
@@ -217,9 +218,8 @@ export const restoreCommand: Command = {
     const { restoreTenant } = await import('../../backup/restore.ts');
     const backup = await readBackupFile(file);
     const timeout = nonNegativeInteger(values.timeout, 'timeout') ?? 300;
-    const client = await adminCluster(values);
     const started = Date.now();
-    try {
+    return withAdminCluster(values, async (client) => {
       const target = {
         namespace: String(values.namespace),
         name: String(values.into),
@@ -239,9 +239,7 @@ export const restoreCommand: Command = {
         `${target.namespace}/${target.name} restored from ${backup.header.tenant.namespace}/${backup.header.tenant.name} (revision ${backup.header.revision}): ${result.written} keys, Ready in ${seconds}s\n`,
       );
       return 0;
-    } finally {
-      client.close();
-    }
+    });
   },
 };
 
