@@ -55,6 +55,20 @@ test('a file is written whole, readable by its owner only, read back; a missing 
   }
 });
 
+test('a write that fails leaves no partial file behind, and what was there unchanged', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'bak-fail-'));
+  try {
+    // A directory where the file should go: the rename fails after the temporary file was written.
+    await mkdir(join(directory, 'taken'));
+    await writeFile(join(directory, 'taken', 'inside'), 'kept');
+    await assert.rejects(writeBackupFile(join(directory, 'taken'), Buffer.from('backup')));
+    assert.deepEqual((await readdir(directory)).sort(), ['taken']);
+    assert.deepEqual(await readdir(join(directory, 'taken')), ['inside']);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+});
+
 test("pruning deletes only this tenant's oldest backups", async () => {
   const directory = await mkdtemp(join(tmpdir(), 'bak-prune-'));
   try {

@@ -5,15 +5,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DataStore } from '../../src/api/v1alpha1/datastore.ts';
 import { API_VERSION } from '../../src/api/v1alpha1/group-version.ts';
+import { tenantControlPlaneResource } from '../../src/api/v1alpha1/resources.ts';
 import { backupTenant } from '../../src/backup/backup.ts';
 import { readBackupFile } from '../../src/backup/file.ts';
 import { decodeBackup } from '../../src/backup/format.ts';
 import { restoreTenant } from '../../src/backup/restore.ts';
-import { RESTORE_REPLICAS_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../../src/backup/restore-plan.ts';
+import {
+  RESTORE_REPLICAS_ANNOTATION,
+  RESTORED_FROM_ANNOTATION,
+  restoredTenantControlPlane,
+} from '../../src/backup/restore-plan.ts';
 import { locateTenantStorage } from '../../src/backup/tenant-storage.ts';
 import { KAMAJI_NAMESPACE } from '../../src/cluster/kamaji-install.ts';
 import { loadClusterAccess } from '../../src/controller/cluster-access.ts';
-import { KubeClient } from '../../src/controller/kube-client.ts';
+import { KubeClient, resourcePath } from '../../src/controller/kube-client.ts';
 import { type KeyValue, openTenantKeyspace } from '../../src/datastore/keyspace/keyspace.ts';
 import { freePort } from '../../src/process/ports.ts';
 import { Supervisor } from '../../src/process/supervisor.ts';
@@ -169,6 +174,35 @@ describe('backup and restore of a tenant key space, across drivers, with the ope
     process.stderr.write(
       `# ${seeded.length} keys: backup ${backupSeconds.toFixed(2)} s, restore (create, claim, write) ${restoreSeconds.toFixed(2)} s; ${bytes.length} bytes\n`,
     );
+  });
+
+  test('a restore interrupted after creating the TCP and writing part of the keys resumes and ends exact', async () => {
+    const { bytes } = await backupTenant(client, { namespace: NAMESPACE, name: 'source' });
+    const backup = decodeBackup(bytes, 'source backup');
+    const target = { namespace: NAMESPACE, name: 'resumed', dataStore: 'default', port: await freePort() };
+    // What a restore killed midway leaves: the sleeping TCP, and a third of the keys plus one foreign to the backup.
+    await client.request('POST', resourcePath(tenantControlPlaneResource, { namespace: NAMESPACE }), {
+      body: restoredTenantControlPlane(backup.header, target),
+    });
+    await operator().waitTenant(
+      'resumed',
+      'asleep',
+      (tcp) => tcp.status?.kubernetesResources?.version?.status === 'Sleeping',
+    );
+    const partial = await locateTenantStorage(client, NAMESPACE, 'resumed');
+    const keyspace = await openTenantKeyspace(partial.resolved, partial.storage);
+    await keyspace
+      .replace([...backup.entries.slice(0, 300), { key: 'configmaps/default/stray', value: Buffer.from('x') }])
+      .finally(() => keyspace.close());
+
+    const lines: string[] = [];
+    await restoreTenant(client, backup, target, { waitReady: false, report: (line) => lines.push(line) });
+    assert.match(lines[0] ?? '', /resuming the restore into TenantControlPlane tenants\/resumed/);
+    const wanted = seed().filter(({ key }) => !MACHINE_KEYS.some((machine) => machine.key === key));
+    assert.deepEqual(byKey(await keysOf('resumed')), byKey(wanted));
+    const resumed = await operator().readTenant('resumed');
+    assert.equal(resumed.metadata.annotations?.[RESTORE_REPLICAS_ANNOTATION], undefined);
+    assert.equal(resumed.spec.controlPlane.deployment?.replicas, 1);
   });
 
   test('the CLI: backups into a directory pruned to --keep, inspect, and a truncated file refused before anything is created', async () => {
