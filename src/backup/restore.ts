@@ -1,6 +1,6 @@
-import { tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
+import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
-import { type ApiCaller, mergePatch } from '../controller/apply.ts';
+import { type ApiCaller, mergePatch, readObject } from '../controller/apply.ts';
 import { resourcePath } from '../controller/kube-client.ts';
 import { type KeyspaceOptions, openTenantKeyspace } from '../datastore/keyspace/keyspace.ts';
 import { waitFor } from '../util/wait.ts';
@@ -59,6 +59,12 @@ export async function restoreTenant(
   let replicas: number;
   if (start.action === 'create') {
     const manifest = restoredTenantControlPlane(backup.header, target);
+    const dataStore = manifest.spec.dataStore ?? '';
+    if (!(await readObject(client, dataStoreResource, { name: dataStore }))) {
+      throw new Error(
+        `DataStore ${dataStore} does not exist: pass --datastore with one that does ("kubectl get datastores" lists them)`,
+      );
+    }
     await client.request('POST', resourcePath(tenantControlPlaneResource, { namespace }), { body: manifest });
     replicas = Number(manifest.metadata.annotations?.[RESTORE_REPLICAS_ANNOTATION]);
     report(`created ${where} on DataStore ${manifest.spec.dataStore}, asleep until its keys are written`);

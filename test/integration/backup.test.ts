@@ -205,7 +205,7 @@ describe('backup and restore of a tenant key space, across drivers, with the ope
     assert.equal(resumed.spec.controlPlane.deployment?.replicas, 1);
   });
 
-  test('the CLI: backups into a directory pruned to --keep, inspect, and a truncated file refused before anything is created', async () => {
+  test('the CLI: backups into a directory pruned to --keep, inspect, and a truncated file or a missing DataStore refused before anything is created', async () => {
     const kubeconfig = `--kubeconfig=${operator().harness.kubeconfigPath}`;
     const backups = join(directory, 'backups');
     for (let run = 0; run < 3; run++) {
@@ -229,6 +229,19 @@ describe('backup and restore of a tenant key space, across drivers, with the ope
     const refused = await kamaji('restore', truncated, '--into', 'never', '-n', NAMESPACE, kubeconfig);
     assert.equal(refused.code, 1, printed(refused));
     assert.match(refused.stderr, /truncated\.kamaji-backup: the file is truncated .*intact copy/);
+    const nowhere = await kamaji(
+      'restore',
+      newest,
+      '--into',
+      'never',
+      '-n',
+      NAMESPACE,
+      '--datastore',
+      'nope',
+      kubeconfig,
+    );
+    assert.equal(nowhere.code, 1, printed(nowhere));
+    assert.match(nowhere.stderr, /DataStore nope does not exist: pass --datastore with one that does/);
     await assert.rejects(operator().readTenant('never'), (error: { code?: number }) => error.code === 404);
   });
 });
