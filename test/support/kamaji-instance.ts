@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, before } from 'node:test';
 import { type StateLayout, stateLayout } from '../../src/cluster/state.ts';
@@ -27,6 +27,8 @@ export function useKamajiInstance(prefix: string): () => KamajiInstance {
 
   before(async () => {
     const workDir = await mkdtemp(`/tmp/kamaji-${prefix}-e2e-`);
+    // Search (never read) for others: a datastore server's own OS user (postgres, mysql) reaches its data below.
+    await chmod(workDir, 0o711);
     instance = { workDir, layout: stateLayout(join(workDir, 'state')), kubectlPath: '' };
     await requireHostPackages();
     instance.kubectlPath = (await ensureComponent('kubectl')).path;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
@@ -84,6 +85,14 @@ export async function startKineGateway(options: KineGatewayOptions): Promise<Kin
       log.push(...chunk.toString().split('\n').filter(Boolean));
       log.splice(0, Math.max(0, log.length - LOG_LINES_KEPT));
     });
+    let gone: string | undefined;
+    void Promise.race([exited, spawnFailed]).then((why) => {
+      gone = why;
+    });
+    const giveUp = async () => gone && `${gone}: ${log.join(' | ') || 'no output'}`;
+    const timeoutMs = options.startTimeoutMs ?? 30_000;
+    // The port first: a gRPC client that finds nothing listening backs off for seconds before it tries again.
+    await waitFor(() => listening(port), { timeoutMs, description: 'the kine gateway to listen', giveUp });
     const etcd = connectEtcd({
       endpoints: [`127.0.0.1:${port}`],
       caCertificatePem: ca.certificatePem,
@@ -91,14 +100,10 @@ export async function startKineGateway(options: KineGatewayOptions): Promise<Kin
       clientKeyPem: holder.privateKeyPem,
     });
     client = etcd;
-    let gone: string | undefined;
-    void Promise.race([exited, spawnFailed]).then((why) => {
-      gone = why;
-    });
     await waitFor(() => etcd.kv.range({ key: Buffer.from('/') }).then(() => true), {
-      timeoutMs: options.startTimeoutMs ?? 30_000,
+      timeoutMs,
       description: 'the kine gateway to answer',
-      giveUp: async () => gone && `${gone}: ${log.join(' | ') || 'no output'}`,
+      giveUp,
     });
     return {
       client: etcd,
@@ -117,6 +122,17 @@ export async function startKineGateway(options: KineGatewayOptions): Promise<Kin
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+function listening(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(undefined));
+  });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
