@@ -4,7 +4,7 @@
  * objects there, a worker joining it and the restored workload running on that worker. Needs root; skipped otherwise.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
@@ -68,8 +68,6 @@ describe('backup of a tenant on etcd, restored on PostgreSQL, and a worker joini
   test('1,000 objects backed up from etcd, restored into a new tenant on PostgreSQL; a worker joins it and the workload runs', {
     timeout: 1_500_000,
   }, async (t) => {
-    // PostgreSQL runs as its own OS user, which must traverse the work dir (mkdtemp makes it 0700) to its data.
-    await chmod(instance().workDir, 0o711);
     const up = await kamaji('up', stateDir(), '--workers=1');
     assert.equal(up.code, 0, `kamaji up failed:\n${printed(up)}`);
     const demo = await saveKubeconfig(DEMO_TENANT.name);
