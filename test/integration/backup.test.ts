@@ -25,6 +25,7 @@ import { Supervisor } from '../../src/process/supervisor.ts';
 import { ensureComponent } from '../../src/toolchain/ensure.ts';
 import { createDataStore } from '../support/kamaji-api.ts';
 import { kamaji, printed } from '../support/kamaji-cli.ts';
+import { startTestMariadb, type TestMariadb } from '../support/mariadb.ts';
 import { NAMESPACE, useOperator } from '../support/operator.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgresql.ts';
 
@@ -55,44 +56,52 @@ describe('backup and restore of a tenant key space, across drivers, with the ope
   const operator = useOperator();
   const supervisor = new Supervisor();
   let postgres: TestPostgres;
+  let mariadb: TestMariadb;
   let client: KubeClient;
   let kineBinary = '';
   let directory = '';
 
-  before(async () => {
-    kineBinary = (await ensureComponent('kine')).path;
-    directory = await mkdtemp(join(tmpdir(), 'bak-integration-'));
-    postgres = await startTestPostgres(supervisor);
-    const reference = (keyPath: string) => ({ secretReference: { name: 'pg', namespace: KAMAJI_NAMESPACE, keyPath } });
+  /** A SQL DataStore `name` on `server`: its CA and administrator (basicAuth) in a Secret of the same name. */
+  async function createSqlDataStore(name: string, driver: 'PostgreSQL' | 'MySQL', server: TestPostgres | TestMariadb) {
+    const reference = (keyPath: string) => ({ secretReference: { name, namespace: KAMAJI_NAMESPACE, keyPath } });
     const base64 = (text: string) => Buffer.from(text).toString('base64');
+    const { username, password } = server.administrator;
     await createDataStore(
       operator().config,
       {
-        metadata: { name: 'pg', namespace: KAMAJI_NAMESPACE },
+        metadata: { name, namespace: KAMAJI_NAMESPACE },
         data: {
-          'ca.crt': base64(postgres.ca.certificatePem),
-          username: base64(postgres.administrator.username ?? ''),
-          password: base64(postgres.administrator.password ?? ''),
+          'ca.crt': base64(server.ca.certificatePem),
+          username: base64(username ?? ''),
+          password: base64(password ?? ''),
         },
       },
       {
         apiVersion: API_VERSION,
         kind: 'DataStore',
-        metadata: { name: 'pg' },
+        metadata: { name },
         spec: {
-          driver: 'PostgreSQL',
-          endpoints: [postgres.endpoint],
+          driver,
+          endpoints: [server.endpoint],
           tlsConfig: { certificateAuthority: { certificate: reference('ca.crt') } },
           basicAuth: { username: reference('username'), password: reference('password') },
         },
       } as DataStore,
     );
+  }
+
+  before(async () => {
+    kineBinary = (await ensureComponent('kine')).path;
+    directory = await mkdtemp(join(tmpdir(), 'bak-integration-'));
+    [postgres, mariadb] = await Promise.all([startTestPostgres(supervisor), startTestMariadb(supervisor)]);
+    await createSqlDataStore('pg', 'PostgreSQL', postgres);
+    await createSqlDataStore('my', 'MySQL', mariadb);
     client = new KubeClient(loadClusterAccess(operator().harness.kubeconfigPath));
   });
 
   after(async () => {
     client?.close();
-    await postgres?.stop();
+    await Promise.all([postgres?.stop(), mariadb?.stop()]);
     await supervisor.stopAll();
     await rm(directory, { recursive: true, force: true });
   });
@@ -108,7 +117,7 @@ describe('backup and restore of a tenant key space, across drivers, with the ope
     }
   }
 
-  test('etcd → PostgreSQL → etcd: the same objects under new schemas, machine state left out, a second restore refused', async () => {
+  test('etcd → PostgreSQL → etcd, and → MySQL: the same objects under new schemas, machine state left out, a second restore refused', async () => {
     await operator().createTenant('source', await freePort());
     const source = await operator().waitProvisioned('source');
     const seeded = seed();
@@ -171,6 +180,17 @@ describe('backup and restore of a tenant key space, across drivers, with the ope
       { waitReady: false },
     );
     assert.deepEqual(byKey(await keysOf('third')), byKey(wanted));
+
+    // And into MySQL, then backed up from there (through kine).
+    await restoreTenant(
+      client,
+      backup,
+      { namespace: NAMESPACE, name: 'fourth', dataStore: 'my', port: await freePort() },
+      { keyspace: { kineBinary }, waitReady: false },
+    );
+    const fourth = await backupTenant(client, { namespace: NAMESPACE, name: 'fourth' }, { keyspace: { kineBinary } });
+    assert.deepEqual(fourth.header.dataStore, { name: 'my', driver: 'MySQL' });
+    assert.deepEqual(byKey(decodeBackup(fourth.bytes, 'fourth backup').entries), byKey(wanted));
     process.stderr.write(
       `# ${seeded.length} keys: backup ${backupSeconds.toFixed(2)} s, restore (create, claim, write) ${restoreSeconds.toFixed(2)} s; ${bytes.length} bytes\n`,
     );
