@@ -13,7 +13,8 @@ import type { KeyValue } from '../datastore/keyspace/keyspace.ts';
  *
  * Keys are relative to the tenant's prefix (`namespaces/default`), so a restore puts them under any schema.
  * The header carries the body's length, key count and SHA-256: gzip's CRC catches a damaged file, these catch a
- * truncated or tampered body and a writer's bug. Pure: no I/O here (file.ts reads and writes).
+ * truncated or altered body and a writer's bug (not a forger, who can rewrite the header as well: the file is not
+ * signed). Pure: no I/O here (file.ts reads and writes).
  */
 
 export const BACKUP_MAGIC = 'KAMAJI-TENANT-BACKUP';
