@@ -1,4 +1,5 @@
 import { type Command, dispatch } from './command.ts';
+import { backupCommands } from './commands/backup.ts';
 import { clusterCommands } from './commands/cluster.ts';
 import { crdsCommand } from './commands/crds.ts';
 import { datastoreCommand } from './commands/datastore.ts';
@@ -24,6 +25,7 @@ const root: Command = {
     managerCommand,
     toolchainCommand,
     imageCommand,
+    ...backupCommands,
   ],
 };
 
