@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { EtcdApiKeyspace } from '../../src/datastore/keyspace/etcd-api.ts';
-import { startKineGateway } from '../../src/datastore/keyspace/kine-gateway.ts';
-import { kineStorageEndpoint } from '../../src/datastore/kine-endpoint.ts';
+import { openTenantKeyspace } from '../../src/datastore/keyspace/keyspace.ts';
 import { NatsOperator } from '../../src/datastore/nats/accounts.ts';
 import { connectNats, type NatsClient } from '../../src/datastore/nats/connection.ts';
 import { NatsDriver, tenantAccountKey } from '../../src/datastore/nats/driver.ts';
@@ -276,28 +274,13 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
     }
   });
 
-  test("the key-space module reads and writes a tenant's bucket through a kine gateway with the tenant's creds", async () => {
+  test("the key-space module reads and writes a tenant's bucket through a kine gateway with the tenant's creds (openTenantKeyspace)", async () => {
     const moved = tenant('moved', 'uid-moved');
     assert.equal(await driver.ensureTenant(moved.storage, moved.owner), undefined);
-    const dir = await mkdtemp(join(tmpdir(), 'kamaji-nats-keyspace-'));
-    const { schema, username, password } = moved.storage;
-    const credsFile = join(dir, 'nats.creds');
-    await writeFile(credsFile, operator.tenantCredentials(schema, username, password), { mode: 0o600 });
-    const gateway = await startKineGateway({
-      binary: (await ensureComponent('kine')).path,
-      endpoint: kineStorageEndpoint('NATS', {
-        user: '',
-        password: '',
-        address: nats.endpoint,
-        database: schema,
-        credsFile,
-      }),
-      datastoreCaPem: nats.ca.certificatePem,
+    const keyspace = await openTenantKeyspace({ kind: 'NATS', connection: nats.connection }, moved.storage, {
+      kineBinary: (await ensureComponent('kine')).path,
     });
     try {
-      const keyspace = new EtcdApiKeyspace(gateway.client, `/${schema}/`, {
-        leaseSeconds: async (lease) => Number(lease),
-      });
       const entries = Array.from({ length: 1_000 }, (_, index) => ({
         key: `configmaps/default/cm-${String(index).padStart(4, '0')}`,
         value: Buffer.from([index % 256, 0, 255]),
@@ -311,8 +294,7 @@ describe('NATS DataStore: one account per tenant on a real nats-server (operator
       assert.deepEqual(await keyspace.replace(entries.slice(0, 400)), { written: 0, deleted: 600, unchanged: 400 });
       assert.equal(await keyspace.count(), 400);
     } finally {
-      await gateway.close();
-      await rm(dir, { recursive: true, force: true });
+      await keyspace.close();
     }
     assert.equal((await driver.deleteTenant(moved.storage, moved.owner)).notOwned.length, 0);
   });

@@ -188,7 +188,7 @@ describe('a tenant key space moved between etcd, PostgreSQL and MySQL through th
     const before = (await readdir(tmpdir())).filter((name) => name.startsWith('kamaji-kine-'));
     const gateway = await startKineGateway({
       binary: kineBinary,
-      endpoint: `postgres://moved_user:${PASSWORD}@${postgres.endpoint}/moved?sslmode=verify-full`,
+      endpoint: () => `postgres://moved_user:${PASSWORD}@${postgres.endpoint}/moved?sslmode=verify-full`,
       datastoreCaPem: postgres.ca.certificatePem,
     });
     let denials = 0;

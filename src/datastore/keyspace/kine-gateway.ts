@@ -17,8 +17,13 @@ export function defaultKineBinary(): string {
 
 export interface KineGatewayOptions {
   binary: string;
-  /** kine's storage endpoint, with the tenant's credentials: passed through the environment, never argv. */
-  endpoint: string;
+  /**
+   * kine's storage endpoint, with the tenant's credentials: passed through the environment, never argv. Given the
+   * gateway's private directory, where `files` are written (a NATS creds file the endpoint names).
+   */
+  endpoint: (dir: string) => string;
+  /** Written into the gateway's directory (mode 0600) before kine starts, removed with it. */
+  files?: Readonly<Record<string, string>>;
   /** The CA that signed the datastore server's certificate. */
   datastoreCaPem: string;
   startTimeoutMs?: number;
@@ -62,6 +67,7 @@ export async function startKineGateway(options: KineGatewayOptions): Promise<Kin
       'server.crt': server.certificatePem,
       'server.key': server.privateKeyPem,
       'datastore-ca.crt': options.datastoreCaPem,
+      ...options.files,
     };
     for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o600 });
     const port = await freePort();
@@ -76,7 +82,7 @@ export async function startKineGateway(options: KineGatewayOptions): Promise<Kin
         `--ca-file=${join(dir, 'datastore-ca.crt')}`,
         '--metrics-bind-address=0',
       ],
-      { env: { ...process.env, KINE_ENDPOINT: options.endpoint }, stdio: ['ignore', 'ignore', 'pipe'] },
+      { env: { ...process.env, KINE_ENDPOINT: options.endpoint(dir) }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const started = child;
     const exited = once(started, 'exit').then(([code, signal]) => `kine exited (${signal ?? code})`);
