@@ -6,7 +6,7 @@ import type { DataStore, DataStoreSpec } from '../api/v1alpha1/datastore.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
 import type { EventType } from '../controller/events.ts';
 import type { DataStoreConnection } from '../datastore/connections.ts';
-import { DATASTORE_FINALIZER, DataStoreReconciler, RECHECK_MS } from './datastore-reconciler.ts';
+import { DATASTORE_FINALIZER, DataStoreReconciler, RECHECK_MS, tenantsUsing } from './datastore-reconciler.ts';
 
 const PATH = '/apis/kamaji.clastix.io/v1alpha1/datastores/shared';
 const OTHER_FINALIZER = 'example.com/backup';
@@ -183,4 +183,19 @@ test('credentials rotated in its Secrets: an Event, and every tenant on it recon
   const unchanged = reconcilerFor(api, true, { rotated: false, usedBy: ['a/one'] });
   await unchanged.reconciler.reconcile('shared');
   assert.deepEqual(unchanged.requeued, [], 'nothing changed: no tenant woken');
+});
+
+test('a DataStore is in use by both ends of a migration, until its record is gone', () => {
+  const moving = {
+    metadata: { namespace: 'a', name: 'moving' },
+    spec: { dataStore: 'target' },
+    status: {
+      storage: { dataStoreName: 'source', migration: { source: 'source', target: 'target', step: 'Copying' } },
+    },
+  } as TenantControlPlane;
+  const settled = { metadata: { namespace: 'b', name: 'settled' }, spec: { dataStore: 'other' } } as TenantControlPlane;
+  assert.deepEqual(tenantsUsing([moving, settled], 'source'), ['a/moving']);
+  assert.deepEqual(tenantsUsing([moving, settled], 'target'), ['a/moving']);
+  assert.deepEqual(tenantsUsing([moving, settled], 'other'), ['b/settled']);
+  assert.deepEqual(tenantsUsing([moving, settled], 'unused'), []);
 });

@@ -25,15 +25,17 @@ export interface DataStoreReconcilerDependencies {
   now?: () => Date;
 }
 
-/** The `namespace/name` of each tenant whose data is in the DataStore, sorted. */
+/**
+ * The `namespace/name` of each tenant whose data is in the DataStore, sorted: where its claim recorded it (a new
+ * tenant has only its spec yet), and both ends of a migration under way or awaiting its cleanup.
+ */
 export function tenantsUsing(tenants: readonly TenantControlPlane[], dataStore: string): string[] {
-  return (
-    tenants
-      // Where a tenant's data is, is what its claim recorded in the status; a new tenant has only its spec yet.
-      .filter((tcp) => (tcp.status?.storage?.dataStoreName ?? tcp.spec.dataStore) === dataStore)
-      .map(objectKey)
-      .sort()
-  );
+  const holds = (tcp: TenantControlPlane) => {
+    const storage = tcp.status?.storage;
+    const migration = storage?.migration;
+    return [storage?.dataStoreName ?? tcp.spec.dataStore, migration?.source, migration?.target].includes(dataStore);
+  };
+  return tenants.filter(holds).map(objectKey).sort();
 }
 
 /** Why a DataStore is not deleted yet, and what to do. */
