@@ -1,5 +1,6 @@
 import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { customResourceDefinitionManifest, KINDS } from '../api/crd-manifests.ts';
+import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { API_VERSION, GROUP } from '../api/v1alpha1/group-version.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
@@ -29,16 +30,22 @@ const namespaceResource = { apiVersion: 'v1', kind: 'Namespace', plural: 'namesp
 
 const base64 = (text: string | undefined) => Buffer.from(text ?? '').toString('base64');
 
+/** A key of a DataStore's Secret in kamaji-system, as a DataStore field references it. */
+export type SecretKeyReference = (keyPath: string) => {
+  secretReference: { name: string; namespace: string; keyPath: string };
+};
+
 /**
- * An etcd as a DataStore named `name`: its CA and root client certificate in a Secret in kamaji-system, referenced
- * by key the way upstream's samples do.
+ * A DataStore named `name` and the Secret in kamaji-system its fields reference by key (the way upstream's samples
+ * do): `data` is the Secret's content, `spec` the DataStore's, given how to reference a key of it.
  */
-export function dataStoreObjects(
-  datastore: { endpoint: string; root: EtcdConnection; ca: CertificateAndKey },
+export function dataStoreWithSecret(
   name: string,
+  secretName: string,
+  data: Readonly<Record<string, string | undefined>>,
+  spec: (reference: SecretKeyReference) => DataStore['spec'],
 ): LocalDatastoreObjects {
-  const secretName = `${name}-datastore-certificates`;
-  const reference = (keyPath: string) => ({
+  const reference: SecretKeyReference = (keyPath) => ({
     secretReference: { name: secretName, namespace: KAMAJI_NAMESPACE, keyPath },
   });
   return {
@@ -47,27 +54,31 @@ export function dataStoreObjects(
       kind: 'Secret',
       metadata: { name: secretName, namespace: KAMAJI_NAMESPACE },
       type: 'Opaque',
-      data: {
-        'ca.crt': base64(datastore.ca.certificatePem),
-        'ca.key': base64(datastore.ca.privateKeyPem),
-        'tls.crt': base64(datastore.root.clientCertificatePem),
-        'tls.key': base64(datastore.root.clientKeyPem),
-      },
+      data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, base64(value)])),
     },
-    dataStore: {
-      apiVersion: API_VERSION,
-      kind: 'DataStore',
-      metadata: { name },
-      spec: {
-        driver: 'etcd',
-        endpoints: [datastore.endpoint],
-        tlsConfig: {
-          certificateAuthority: { certificate: reference('ca.crt'), privateKey: reference('ca.key') },
-          clientCertificate: { certificate: reference('tls.crt'), privateKey: reference('tls.key') },
-        },
-      },
-    },
+    dataStore: { apiVersion: API_VERSION, kind: 'DataStore', metadata: { name }, spec: spec(reference) },
   };
+}
+
+/** An etcd as a DataStore named `name`: its CA and root client certificate in its Secret. */
+export function dataStoreObjects(
+  datastore: { endpoint: string; root: EtcdConnection; ca: CertificateAndKey },
+  name: string,
+): LocalDatastoreObjects {
+  const data = {
+    'ca.crt': datastore.ca.certificatePem,
+    'ca.key': datastore.ca.privateKeyPem,
+    'tls.crt': datastore.root.clientCertificatePem,
+    'tls.key': datastore.root.clientKeyPem,
+  };
+  return dataStoreWithSecret(name, `${name}-datastore-certificates`, data, (reference) => ({
+    driver: 'etcd',
+    endpoints: [datastore.endpoint],
+    tlsConfig: {
+      certificateAuthority: { certificate: reference('ca.crt'), privateKey: reference('ca.key') },
+      clientCertificate: { certificate: reference('tls.crt'), privateKey: reference('tls.key') },
+    },
+  }));
 }
 
 /**

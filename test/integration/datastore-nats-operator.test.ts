@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AppsV1Api } from '@kubernetes/client-node';
-import { sqlDataStoreObjects } from '../../src/cluster/datastores/sql.ts';
+import { basicAuthDataStoreObjects } from '../../src/cluster/datastores/sql.ts';
 import { connectNats } from '../../src/datastore/nats/connection.ts';
 import { NatsDriver, tenantAccountKey } from '../../src/datastore/nats/driver.ts';
 import { freePort } from '../../src/process/ports.ts';
@@ -29,7 +29,7 @@ describe('a TenantControlPlane on a NATS DataStore, reconciled by the operator',
     nats = await startTestNats(supervisor);
     // The same DataStore and Secret as `kamaji datastore add nats` applies.
     const administrator = { username: 'kamaji', password: nats.connection.operatorSeed };
-    const { secret, dataStore } = sqlDataStoreObjects(
+    const { secret, dataStore } = basicAuthDataStoreObjects(
       'nats',
       'NATS',
       nats.endpoint,

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { TenantControlPlane } from '../../api/v1alpha1/tenant-control-plane.ts';
 import { allocateDatastore, defaultDatastoreName, referencedSecrets, usesDataStore } from './index.ts';
 import type { DatastoreRecord } from './local-datastore.ts';
-import { sqlDataStoreObjects } from './sql.ts';
+import { basicAuthDataStoreObjects } from './sql.ts';
 
 const record = (name: string, driver: DatastoreRecord['driver'], port: number, index: number): DatastoreRecord => ({
   name,
@@ -48,7 +48,7 @@ test('default names are <driver>-<n>, the lowest n free from 1', () => {
 });
 
 test("a SQL DataStore references its Secret's keys for the CA and basicAuth, and removal finds that Secret", () => {
-  const { secret, dataStore } = sqlDataStoreObjects('pg', 'PostgreSQL', '172.30.1.2:5432', 'CA', {
+  const { secret, dataStore } = basicAuthDataStoreObjects('pg', 'PostgreSQL', '172.30.1.2:5432', 'CA', {
     username: 'kamaji_admin',
     password: 'secret',
   });

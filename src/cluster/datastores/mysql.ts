@@ -2,7 +2,7 @@ import { MYSQL_PORT } from '../../datastore/mysql/connection.ts';
 import { MARIADB_OS_USER, startMariadb } from '../../datastore/mysql/server.ts';
 import { serverUser } from '../../datastore/server-user.ts';
 import type { LocalDatastoreServer } from './local-datastore.ts';
-import { SQL_ADMINISTRATOR, sqlDataStoreObjects, sqlServerSetup } from './sql.ts';
+import { basicAuthDataStoreObjects, SQL_ADMINISTRATOR, sqlServerSetup } from './sql.ts';
 
 /**
  * Debian's MariaDB (the MySQL protocol; the DataStore's driver is `MySQL`), TLS required, root on its Unix socket
@@ -25,6 +25,6 @@ export const mysqlServer: LocalDatastoreServer = {
       });
     }
     const endpoint = `${context.address}:${record.port}`;
-    return sqlDataStoreObjects(record.name, 'MySQL', endpoint, options.caCertificatePem, administrator);
+    return basicAuthDataStoreObjects(record.name, 'MySQL', endpoint, options.caCertificatePem, administrator);
   },
 };

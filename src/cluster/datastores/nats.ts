@@ -5,7 +5,7 @@ import { NATS_PORT, startNatsServer } from '../../datastore/nats/server.ts';
 import { ensureComponents } from '../../toolchain/ensure.ts';
 import type { LocalDatastoreServer } from './local-datastore.ts';
 import { serverPki, storedOnce } from './pki.ts';
-import { sqlDataStoreObjects } from './sql.ts';
+import { basicAuthDataStoreObjects } from './sql.ts';
 
 /** The operator's name in its JWT and the DataStore's basicAuth username (informational: the seed authenticates). */
 const OPERATOR_NAME = 'kamaji';
@@ -41,6 +41,6 @@ export const natsServer: LocalDatastoreServer = {
     }
     const endpoint = `${address}:${record.port}`;
     const administrator = { username: OPERATOR_NAME, password: operatorSeed };
-    return sqlDataStoreObjects(record.name, 'NATS', endpoint, pki.ca.certificatePem, administrator);
+    return basicAuthDataStoreObjects(record.name, 'NATS', endpoint, pki.ca.certificatePem, administrator);
   },
 };

@@ -2,7 +2,7 @@ import { POSTGRESQL_PORT } from '../../datastore/postgresql/connection.ts';
 import { POSTGRESQL_OS_USER, startPostgres } from '../../datastore/postgresql/server.ts';
 import { serverUser } from '../../datastore/server-user.ts';
 import type { LocalDatastoreServer } from './local-datastore.ts';
-import { SQL_ADMINISTRATOR, sqlDataStoreObjects, sqlServerSetup } from './sql.ts';
+import { basicAuthDataStoreObjects, SQL_ADMINISTRATOR, sqlServerSetup } from './sql.ts';
 
 /** Debian's PostgreSQL 15, TLS only, scram-sha-256; the DataStore's user is its bootstrap superuser. */
 export const postgresqlServer: LocalDatastoreServer = {
@@ -17,6 +17,6 @@ export const postgresqlServer: LocalDatastoreServer = {
       await startPostgres({ ...options, superuser: administrator, launch: (spec) => context.launch(spec) });
     }
     const endpoint = `${context.address}:${record.port}`;
-    return sqlDataStoreObjects(record.name, 'PostgreSQL', endpoint, options.caCertificatePem, administrator);
+    return basicAuthDataStoreObjects(record.name, 'PostgreSQL', endpoint, options.caCertificatePem, administrator);
   },
 };

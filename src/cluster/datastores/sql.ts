@@ -2,57 +2,33 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataStoreDriver } from '../../api/v1alpha1/datastore.ts';
-import { API_VERSION } from '../../api/v1alpha1/group-version.ts';
 import { allowTraversal, type ServerUser } from '../../datastore/server-user.ts';
 import type { SqlServerOptions } from '../../datastore/sql/server.ts';
-import { KAMAJI_NAMESPACE } from '../kamaji-install.ts';
+import { dataStoreWithSecret } from '../kamaji-install.ts';
 import type { LocalDatastoreContext, LocalDatastoreObjects } from './local-datastore.ts';
 import { serverPki, storedOnce } from './pki.ts';
 
 /** The user a local SQL DataStore connects as (basicAuth): the server's administrator. */
 export const SQL_ADMINISTRATOR = 'kamaji_admin';
 
-const base64 = (text: string) => Buffer.from(text).toString('base64');
-
 /**
- * A SQL server as a DataStore: its CA and the administrator's user name and password in a Secret in kamaji-system,
- * referenced by key (TLS with the server's CA, basicAuth), as upstream's samples do.
+ * A server reached over TLS with basicAuth as a DataStore (SQL; NATS, whose "password" is the operator seed): its CA
+ * and the administrator's user name and password in its Secret (TLS with the server's CA, basicAuth).
  */
-export function sqlDataStoreObjects(
+export function basicAuthDataStoreObjects(
   name: string,
   driver: DataStoreDriver,
   endpoint: string,
   caCertificatePem: string,
   administrator: { username: string; password: string },
 ): LocalDatastoreObjects {
-  const secretName = `${name}-datastore-credentials`;
-  const reference = (keyPath: string) => ({
-    secretReference: { name: secretName, namespace: KAMAJI_NAMESPACE, keyPath },
-  });
-  return {
-    secret: {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: secretName, namespace: KAMAJI_NAMESPACE },
-      type: 'Opaque',
-      data: {
-        'ca.crt': base64(caCertificatePem),
-        username: base64(administrator.username),
-        password: base64(administrator.password),
-      },
-    },
-    dataStore: {
-      apiVersion: API_VERSION,
-      kind: 'DataStore',
-      metadata: { name },
-      spec: {
-        driver,
-        endpoints: [endpoint],
-        tlsConfig: { certificateAuthority: { certificate: reference('ca.crt') } },
-        basicAuth: { username: reference('username'), password: reference('password') },
-      },
-    },
-  };
+  const data = { 'ca.crt': caCertificatePem, username: administrator.username, password: administrator.password };
+  return dataStoreWithSecret(name, `${name}-datastore-credentials`, data, (reference) => ({
+    driver,
+    endpoints: [endpoint],
+    tlsConfig: { certificateAuthority: { certificate: reference('ca.crt') } },
+    basicAuth: { username: reference('username'), password: reference('password') },
+  }));
 }
 
 /**
