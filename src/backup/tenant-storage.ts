@@ -1,10 +1,8 @@
-import type { V1Secret } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
 import { type ApiCaller, readObject } from '../controller/apply.ts';
-import { builtinResources } from '../controller/kube-client.ts';
-import { decodeSecretData } from '../controller/secret-data.ts';
+import { readSecretData } from '../controller/secret-data.ts';
 import { type ResolvedDataStore, resolveDataStore } from '../datastore/connections.ts';
 import type { TenantStorage } from '../datastore/driver.ts';
 import { objectNames } from '../tenant/names.ts';
@@ -42,13 +40,8 @@ export async function locateTenantStorage(
   }
   const dataStore = await readObject<DataStore>(client, dataStoreResource, { name: dataStoreName });
   if (!dataStore) throw new Error(`${where} is on DataStore ${dataStoreName}, which does not exist`);
-  const readSecret = async (secretNamespace: string, secretName: string) => {
-    const secret = await readObject<V1Secret>(client, builtinResources.secret, {
-      namespace: secretNamespace,
-      name: secretName,
-    });
-    return secret && decodeSecretData(secret);
-  };
+  const readSecret = (secretNamespace: string, secretName: string) =>
+    readSecretData(client, secretNamespace, secretName);
   const resolved = await resolveDataStore(dataStoreName, dataStore.spec, readSecret);
   const storage: TenantStorage = { schema, username };
   if (resolved.kind !== 'etcd') {

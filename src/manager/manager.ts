@@ -1,17 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
-import type {
-  KubernetesObject,
-  V1Deployment,
-  V1Node,
-  V1PodDisruptionBudget,
-  V1Secret,
-  V1Service,
-} from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Node, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import { dataStoreResource, tenantControlPlaneResource } from '../api/v1alpha1/resources.ts';
 import { type TenantControlPlane, VERSION_STATUSES } from '../api/v1alpha1/tenant-control-plane.ts';
-import { CHECKSUM_ANNOTATION, readObject } from '../controller/apply.ts';
+import { CHECKSUM_ANNOTATION } from '../controller/apply.ts';
 import { loadClusterAccess } from '../controller/cluster-access.ts';
 import { EventRecorder } from '../controller/events.ts';
 import { cachesSynced, type ProbeServer, startProbeServer } from '../controller/health.ts';
@@ -27,7 +20,7 @@ import {
   registerProcessMetrics,
   restClientMetrics,
 } from '../controller/metrics.ts';
-import { decodeSecretData } from '../controller/secret-data.ts';
+import { readSecretData } from '../controller/secret-data.ts';
 import { runWorkers, WorkQueue } from '../controller/work-queue.ts';
 import { DataStoreConnections } from '../datastore/connections.ts';
 import type { KeyAlgorithm } from '../pki/certificates.ts';
@@ -226,10 +219,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       onDelete: enqueueOwner,
     });
   }
-  const connections = new DataStoreConnections(async (namespace, name) => {
-    const secret = await readObject<V1Secret>(client, builtinResources.secret, { namespace, name });
-    return secret && decodeSecretData(secret);
-  }, datastoreMetrics(registry));
+  const connections = new DataStoreConnections(
+    (namespace, name) => readSecretData(client, namespace, name),
+    datastoreMetrics(registry),
+  );
   dataStores.addHandler({
     onAdd: (dataStore) => dataStoreQueue.add(objectKey(dataStore)),
     onUpdate: (previous, dataStore) => {

@@ -1,15 +1,13 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { V1Secret } from '@kubernetes/client-node';
 import type { DataStore } from '../api/v1alpha1/datastore.ts';
 import type { TenantControlPlane } from '../api/v1alpha1/tenant-control-plane.ts';
-import { readObject } from '../controller/apply.ts';
 import type { HealthCheck } from '../controller/health.ts';
 import { Informer } from '../controller/informer.ts';
 import { builtinResources, type KubeClient } from '../controller/kube-client.ts';
 import type { Log } from '../controller/log.ts';
-import { decodeSecretData } from '../controller/secret-data.ts';
+import { readSecretData } from '../controller/secret-data.ts';
 import { runWorkers, WorkQueue } from '../controller/work-queue.ts';
 import { type KeyAlgorithm, needsRenewal } from '../pki/certificates.ts';
 import type { AdmissionRequest } from './admission.ts';
@@ -97,10 +95,7 @@ export async function startWebhooks(options: WebhookOptions): Promise<RunningWeb
     defaultDataStore: options.defaultDataStore,
     dataStore: (name) => dataStores.get(name),
     tenants: () => tenants.list(),
-    readSecret: async (namespace, name) => {
-      const secret = await readObject<V1Secret>(client, builtinResources.secret, { namespace, name });
-      return secret && decodeSecretData(secret);
-    },
+    readSecret: (namespace, name) => readSecretData(client, namespace, name),
   };
   const synced = () => tenants.hasSynced() && dataStores.hasSynced();
   // Before the caches are filled every DataStore would look missing: an error lets the failurePolicy decide.

@@ -1,9 +1,6 @@
-import type { V1Secret } from '@kubernetes/client-node';
 import type { DataStore } from '../../api/v1alpha1/datastore.ts';
 import { describeProblems, validateDataStoreSpec } from '../../api/v1alpha1/validation.ts';
-import { readObject } from '../../controller/apply.ts';
-import { builtinResources } from '../../controller/kube-client.ts';
-import { decodeSecretData } from '../../controller/secret-data.ts';
+import { readSecretData } from '../../controller/secret-data.ts';
 import type { DataStoreConnection } from '../../datastore/connections.ts';
 import type { OwnershipRefusal } from '../../datastore/driver.ts';
 import { DataStoreConfigError } from '../../datastore/resolve.ts';
@@ -118,11 +115,8 @@ export async function reachableDataStore(
  * corrupted), which ensureTenant sets on the server and the secrets phase writes back.
  */
 export async function storedPassword(deps: PipelineDependencies, reconcile: TenantReconcile): Promise<string> {
-  const secret = await readObject<V1Secret>(deps.client, builtinResources.secret, {
-    namespace: reconcile.namespace,
-    name: objectNames(reconcile.name).datastoreConfigSecret,
-  });
-  return keepOrGeneratePassword(secret && decodeSecretData(secret).DB_PASSWORD);
+  const config = objectNames(reconcile.name).datastoreConfigSecret;
+  return keepOrGeneratePassword((await readSecretData(deps.client, reconcile.namespace, config))?.DB_PASSWORD);
 }
 
 export function dataStoreNotFoundMessage(name: string): string {
